@@ -1,0 +1,1 @@
+"""Evaluation: campaigns, HDF5 store, validation report, results page."""
