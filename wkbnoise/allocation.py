@@ -1,0 +1,420 @@
+"""Where to spend ECC bits: predicted distortion ``D(m)``, the WKB-score greedy, baselines, ``rho*``.
+
+spec/theory.md sections 5 and 6. A *plan* maps a layer name to ``m_l``, the number of its top bit
+planes (MSB down) stored under ECC; its cost is ``sum_l n_l m_l`` protected data bits. Budgets are
+given in bits per weight ``b`` (cost ``floor(b * N)``, ``N`` the number of quantized weights), so
+every method is compared at the same budget.
+
+Everything here works on :class:`LayerStat` rows (size, scale, sensitivity ``G_l``, rates), which
+the campaign fills from the model; nothing here runs a network.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .ecc import get_code
+from .errors import InputError
+from .rates import FlipRates
+
+__all__ = [
+    "METHODS", "LayerStat", "Plan", "plane_weights", "plane_variance", "residual_variance",
+    "uncorrected_variance", "predicted_distortion", "greedy_plan", "exact_plan", "frontier",
+    "magnitude_plan", "random_plan", "uniform_plan", "plan_for", "rho_star", "plan_to_json",
+]
+
+#: every method of theory section 5, in a fixed order (the order gives stable key ids)
+METHODS = ("none", "correct-only", "uniform-msp", "magnitude", "random", "tac", "tac-bayes",
+           "tac-bayes-gain", "gaussian")
+
+#: the LUT correction each method applies (``build_lut(method=...)``); ``gaussian`` draws no bits
+LUT_OF_METHOD = {"none": "none", "correct-only": "per-plane", "uniform-msp": "none", "magnitude": "per-plane",
+                 "random": "per-plane", "tac": "per-plane", "tac-bayes": "bayes", "tac-bayes-gain": "bayes-gain",
+                 "gaussian": "per-plane"}
+
+
+def plane_weights(bits: int) -> np.ndarray:
+    """Two's-complement plane weights ``c_k``: ``2^k`` for ``k < B-1`` and ``-2^(B-1)`` for the sign, float64[B]."""
+    c = 2.0 ** np.arange(bits)
+    c[-1] = -c[-1]
+    return c
+
+
+def _bit_variance(rates: FlipRates, p_one: np.ndarray | None) -> np.ndarray:
+    """Per-plane ``E_b[v_k(b)]``: ``p1 pd (1-pd) + (1-p1) pu (1-pu)`` with ``p1 = P(b_k = 1)`` (0.5 if unknown)."""
+    p1 = np.full(rates.bits, 0.5) if p_one is None else np.asarray(p_one, dtype=np.float64)
+    return p1 * rates.p_down * (1 - rates.p_down) + (1 - p1) * rates.p_up * (1 - rates.p_up)
+
+
+def plane_variance(rates: FlipRates, p_one: np.ndarray | None = None) -> np.ndarray:
+    """Variance of plane ``k``'s contribution after per-plane correction, ``c_k^2 v_k / a_k^2`` [code units^2].
+
+    Parameters
+    ----------
+    rates : FlipRates
+        Raw per-plane rates (protected planes may already be zero).
+    p_one : array_like of float, optional
+        ``P(b_k = 1)`` per plane over the layer's clean codes; 0.5 when not given (exact for symmetric rates).
+    """
+    c = plane_weights(rates.bits)
+    return c**2 * _bit_variance(rates, p_one) / rates.a**2
+
+
+def residual_variance(rates: FlipRates, m: int, p_one: np.ndarray | None = None) -> float:
+    """``V_l(m) = sum_{k < B - m} c_k^2 v_k / a_k^2`` [code units^2]: variance left after correction.
+
+    Symmetric rates give ``p (1-p) / (1-2p)^2 (4^(B-m) - 1) / 3``.
+    """
+    return float(plane_variance(rates, p_one)[: rates.bits - int(m)].sum())
+
+
+def uncorrected_variance(rates: FlipRates, m: int, p_one: np.ndarray | None = None) -> float:
+    """``sum_{k < B - m} c_k^2 v_k`` [code units^2]: variance of an uncorrected code (its drift is separate)."""
+    c = plane_weights(rates.bits)
+    return float((c**2 * _bit_variance(rates, p_one))[: rates.bits - int(m)].sum())
+
+
+@dataclass(frozen=True)
+class LayerStat:
+    """What allocation needs to know about one quantized layer.
+
+    Parameters
+    ----------
+    name : str
+        Layer name (the tensor name in the weight file).
+    n_weights : int
+        Number of stored weights ``n_l``.
+    scale : float
+        Quantization step ``s_l`` [weight units per code].
+    sensitivity : float
+        ``G_l = E_x ||dz/dW_l||_F^2`` [logit^2 per weight-unit^2].
+    rates : FlipRates
+        Raw flip rates of the layer's planes.
+    p_one : ndarray of float, optional
+        ``P(b_k = 1)`` per plane over the clean codes (only matters for asymmetric rates).
+    """
+
+    name: str
+    n_weights: int
+    scale: float
+    sensitivity: float
+    rates: FlipRates
+    p_one: np.ndarray | None = field(default=None, compare=False)
+
+    @property
+    def bits(self) -> int:
+        """Bits per stored weight ``B``."""
+        return self.rates.bits
+
+    def gains(self) -> np.ndarray:
+        """Distortion removed by protecting plane ``j``: ``s^2 G c_j^2 v_j / a_j^2`` [logit^2], float64[B]."""
+        return self.scale**2 * self.sensitivity * plane_variance(self.rates, self.p_one)
+
+    def step_gains(self) -> np.ndarray:
+        """Gains of the successive protection steps, top-down: step ``i`` protects plane ``B - 1 - i``."""
+        return self.gains()[::-1].copy()
+
+
+Plan = dict  # layer name -> protected top planes (int)
+
+
+def _check_stats(stats: Sequence[LayerStat]) -> list[LayerStat]:
+    stats = list(stats)
+    if not stats:
+        raise InputError("stats is empty: give one LayerStat per quantized layer.")
+    names = [s.name for s in stats]
+    if len(set(names)) != len(names):
+        raise InputError(f"layer names must be unique, got {names}.")
+    return stats
+
+
+def total_weights(stats: Sequence[LayerStat]) -> int:
+    """``N = sum_l n_l``."""
+    return int(sum(s.n_weights for s in stats))
+
+
+def budget_bits(stats: Sequence[LayerStat], bits_per_weight: float) -> int:
+    """The budget ``C = floor(b N)`` protected data bits for ``b`` bits per weight."""
+    b = float(bits_per_weight)
+    if not math.isfinite(b) or b < 0:
+        raise InputError(f"budget={bits_per_weight!r} bits per weight must be a finite number >= 0.")
+    return int(math.floor(b * total_weights(stats) + 1e-9))
+
+
+def plan_cost(stats: Sequence[LayerStat], plan: Mapping[str, int]) -> int:
+    """Protected data bits of ``plan``: ``sum_l n_l m_l``."""
+    return int(sum(s.n_weights * int(plan.get(s.name, 0)) for s in stats))
+
+
+def predicted_distortion(stats: Sequence[LayerStat], plan: Mapping[str, int] | None = None) -> float:
+    """``D(m) = sum_l s_l^2 G_l V_l(m_l)`` [logit^2]: predicted output distortion after mean correction."""
+    plan = plan or {}
+    return float(sum(s.scale**2 * s.sensitivity * residual_variance(s.rates, plan.get(s.name, 0), s.p_one)
+                     for s in stats))
+
+
+def _steps(stats):
+    """Per layer: the cost ``n_l`` and the gains of its steps top-down (float64[B])."""
+    return [(s.n_weights, s.step_gains()) for s in stats]
+
+
+def greedy_plan(stats: Sequence[LayerStat], budget: int, *, skip: bool = True) -> Plan:
+    """Greedy allocation by the WKB score ``g_(l,j) / n_l`` [logit^2 per protected bit].
+
+    Each layer's next step is the plane just below its protected ones; the step with the highest
+    score goes first. With convex steps (gains per bit falling within a layer, as they do 4x per plane)
+    the greedy is optimal at every budget that ends on a whole step. ``skip=True`` keeps going past a
+    step that does not fit, taking smaller steps of other layers that do.
+
+    Parameters
+    ----------
+    stats : sequence of LayerStat
+    budget : int
+        Protected data bits ``C`` available.
+    skip : bool
+        Keep filling after the first step that does not fit.
+    """
+    stats = _check_stats(stats)
+    steps = _steps(stats)
+    m = [0] * len(stats)
+    left = int(budget)
+    heap = [(-g[0] / n, i) for i, (n, g) in enumerate(steps) if len(g)]
+    heapq.heapify(heap)
+    while heap:
+        _, i = heapq.heappop(heap)
+        n, g = steps[i]
+        if n > left:
+            if not skip:
+                break
+            continue  # this layer is done: protection is top-down
+        left -= n
+        m[i] += 1
+        if m[i] < len(g):
+            heapq.heappush(heap, (-g[m[i]] / n, i))
+    return {s.name: m[i] for i, s in enumerate(stats)}
+
+
+def frontier(stats: Sequence[LayerStat], max_budget: int | None = None, *, max_points: int = 200_000):
+    """Exact Pareto frontier of (cost, distortion) over all plans: a multiple-choice knapsack DP.
+
+    Returns
+    -------
+    cost : ndarray of int64
+        Costs of the Pareto-optimal plans, increasing [protected data bits].
+    dist : ndarray of float64
+        Their predicted distortion ``D`` (strictly decreasing) [logit^2].
+    plans : callable
+        ``plans(i)`` -> the plan (dict) of frontier point ``i``.
+
+    Raises
+    ------
+    InputError
+        If the frontier grows beyond ``max_points`` (then use :func:`greedy_plan`).
+    """
+    stats = _check_stats(stats)
+    d0 = predicted_distortion(stats, {})
+    cost = np.zeros(1, dtype=np.int64)
+    dist = np.array([d0])
+    history = []
+    for s in stats:
+        gains = np.concatenate([[0.0], np.cumsum(s.step_gains())])
+        opt_cost = s.n_weights * np.arange(len(gains), dtype=np.int64)
+        c = (cost[:, None] + opt_cost[None, :]).ravel()
+        d = (dist[:, None] - gains[None, :]).ravel()
+        parent = np.repeat(np.arange(cost.size), len(gains))
+        choice = np.tile(np.arange(len(gains)), cost.size)
+        if max_budget is not None:
+            keep = c <= max_budget
+            c, d, parent, choice = c[keep], d[keep], parent[keep], choice[keep]
+        order = np.lexsort((d, c))
+        c, d, parent, choice = c[order], d[order], parent[order], choice[order]
+        best = np.minimum.accumulate(d)
+        keep = np.ones(c.size, dtype=bool)
+        keep[1:] = d[1:] < best[:-1] - 1e-12 * np.abs(best[:-1])
+        c, d, parent, choice = c[keep], d[keep], parent[keep], choice[keep]
+        if c.size > max_points:
+            raise InputError(f"the exact frontier has {c.size} points (> max_points={max_points}): use greedy_plan.")
+        history.append((parent, choice))
+        cost, dist = c, d
+
+    def plans(i: int) -> Plan:
+        out = {}
+        for s, (parent, choice) in zip(reversed(stats), reversed(history), strict=True):
+            out[s.name] = int(choice[i])
+            i = int(parent[i])
+        return {s.name: out[s.name] for s in stats}
+
+    return cost, dist, plans
+
+
+def exact_plan(stats: Sequence[LayerStat], budget: int) -> Plan:
+    """The plan of least predicted distortion whose cost fits ``budget`` (exact, via :func:`frontier`)."""
+    cost, _, plans = frontier(stats, max_budget=int(budget))
+    return plans(int(np.searchsorted(cost, int(budget), side="right")) - 1)
+
+
+def tac_plan(stats: Sequence[LayerStat], budget: int, *, front=None) -> Plan:
+    """TAC allocation: the exact best plan that fits when the DP is small enough, else the WKB greedy.
+
+    The two agree at every budget that ends on a whole greedy step; in between, the exact plan may
+    trade a big step for smaller ones that fit.
+    """
+    greedy = greedy_plan(stats, budget)
+    try:
+        cost, _, plans = frontier(stats) if front is None else front
+    except InputError:
+        return greedy
+    exact = plans(int(np.searchsorted(cost, int(budget), side="right")) - 1)
+    return exact if predicted_distortion(stats, exact) < predicted_distortion(stats, greedy) else greedy
+
+
+def magnitude_plan(stats: Sequence[LayerStat], budget: int) -> Plan:
+    """Baseline: greedy on ``||W_l||_inf^2 c_j^2`` (no Jacobian, no layer size), steps that fit."""
+    stats = _check_stats(stats)
+    items = []
+    for i, s in enumerate(stats):
+        qmax = 2 ** (s.bits - 1) - 1
+        for step in range(s.bits):
+            j = s.bits - 1 - step
+            items.append((-((s.scale * qmax) ** 2) * 4.0**j, i, step))
+    items.sort()
+    return _walk(stats, [(i, step) for _, i, step in items], budget)
+
+
+def random_plan(stats: Sequence[LayerStat], budget: int, seed: int = 0) -> Plan:
+    """Baseline: layer-plane steps in a random order (top-down within a layer), steps that fit."""
+    stats = _check_stats(stats)
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    picks = np.repeat(np.arange(len(stats)), [s.bits for s in stats])
+    rng.shuffle(picks)
+    counts = [0] * len(stats)
+    order = []
+    for i in picks:
+        order.append((int(i), counts[i]))
+        counts[i] += 1
+    return _walk(stats, order, budget)
+
+
+def _walk(stats, order, budget) -> Plan:
+    m = [0] * len(stats)
+    dead = [False] * len(stats)
+    left = int(budget)
+    for i, step in order:
+        if dead[i] or step != m[i]:
+            continue
+        if stats[i].n_weights > left:
+            dead[i] = True
+            continue
+        left -= stats[i].n_weights
+        m[i] += 1
+    return {s.name: m[i] for i, s in enumerate(stats)}
+
+
+def uniform_plan(stats: Sequence[LayerStat], budget: int) -> Plan:
+    """``uniform-msp``: the same top ``m`` planes in every layer, ``m = floor(C / N)`` (cost ``m N <= C``)."""
+    stats = _check_stats(stats)
+    m = min(int(budget) // total_weights(stats), stats[0].bits)
+    return {s.name: m for s in stats}
+
+
+def plan_for(method: str, stats: Sequence[LayerStat], bits_per_weight: float, *, seed: int = 0,
+             front=None) -> Plan:
+    """The protection plan of ``method`` at ``bits_per_weight`` (every method at the same budget ``floor(b N)``)."""
+    if method not in METHODS:
+        raise InputError(f"method={method!r} is not known. Use one of {', '.join(METHODS)}.")
+    budget = budget_bits(stats, bits_per_weight)
+    if method in ("none", "correct-only"):
+        return {s.name: 0 for s in stats}
+    if method == "uniform-msp":
+        return uniform_plan(stats, budget)
+    if method == "magnitude":
+        return magnitude_plan(stats, budget)
+    if method == "random":
+        return random_plan(stats, budget, seed)
+    return tac_plan(stats, budget, front=front)  # tac, tac-bayes, tac-bayes-gain, gaussian
+
+
+def uniform_distortion(stats: Sequence[LayerStat], m: int, bias: float = 0.0) -> float:
+    """``D_U(m)``: predicted distortion of uncorrected ``uniform-msp(m)`` [logit^2].
+
+    The variance term ``sum_l s_l^2 G_l sum_{k<B-m} c_k^2 v_k`` plus ``bias``, the distortion of the
+    uncorrected mean drift (T5's bias term, from :func:`wkbnoise.sensitivity.bias_distortion`).
+    """
+    return float(sum(s.scale**2 * s.sensitivity * uncorrected_variance(s.rates, m, s.p_one) for s in stats)) + bias
+
+
+def rho_star(stats: Sequence[LayerStat], m: int, bias: float = 0.0, *, front=None) -> dict:
+    """Closed-form saturation ratio ``rho*(m) = m N / min{C : D_TAC(C) <= D_U(m)}``.
+
+    Returns
+    -------
+    dict
+        ``rho`` (inf when TAC needs no protected bit), ``c_uniform`` (``m N``), ``c_tac`` [bits],
+        ``d_uniform``, ``d_tac`` [logit^2].
+    """
+    stats = _check_stats(stats)
+    n_total = total_weights(stats)
+    target = uniform_distortion(stats, m, bias)
+    try:
+        cost, dist, _ = frontier(stats) if front is None else front
+    except InputError:
+        cost, dist = greedy_path(stats)
+    ok = np.nonzero(dist <= target)[0]
+    c_tac = int(cost[ok[0]]) if ok.size else None
+    c_u = int(m) * n_total
+    if c_tac is None:
+        rho = 0.0
+    elif c_tac == 0:
+        rho = math.inf
+    else:
+        rho = c_u / c_tac
+    return {"m": int(m), "rho": rho, "c_uniform": c_u, "c_tac": c_tac, "d_uniform": target,
+            "d_tac": float(dist[ok[0]]) if ok.size else None}
+
+
+def greedy_path(stats: Sequence[LayerStat]):
+    """Costs and distortions along the greedy (no skipping) path, from nothing protected to everything."""
+    stats = _check_stats(stats)
+    steps = _steps(stats)
+    heap = [(-g[0] / n, i, 0) for i, (n, g) in enumerate(steps)]
+    heapq.heapify(heap)
+    cost, dist = [0], [predicted_distortion(stats)]
+    while heap:
+        _, i, j = heapq.heappop(heap)
+        n, g = steps[i]
+        cost.append(cost[-1] + n)
+        dist.append(dist[-1] - g[j])
+        if j + 1 < len(g):
+            heapq.heappush(heap, (-g[j + 1] / n, i, j + 1))
+    return np.array(cost, dtype=np.int64), np.array(dist)
+
+
+def plan_to_json(stats: Sequence[LayerStat], plan: Mapping[str, int], *, code: str = "ideal",
+                 method: str = "tac", bits_per_weight: float | None = None) -> str:
+    """A protection plan a hardware engineer can take away, as JSON.
+
+    Per layer: the protected planes (bit indices, 0 = LSB), the protected data bits ``n_l m_l`` and the
+    check bits of ``code`` for them (whole words per layer); totals; and the predicted distortion.
+    """
+    code_obj = get_code(code)
+    layers = []
+    for s in stats:
+        m = int(plan.get(s.name, 0))
+        data = s.n_weights * m
+        layers.append({"name": s.name, "n_weights": s.n_weights, "bits": s.bits,
+                       "protected_planes": list(range(s.bits - 1, s.bits - 1 - m, -1)),
+                       "protected_data_bits": data, "check_bits": code_obj.check_bits(data)})
+    n_total = total_weights(stats)
+    data = sum(x["protected_data_bits"] for x in layers)
+    check = sum(x["check_bits"] for x in layers)
+    doc = {"method": method, "code": code_obj.name, "budget_bits_per_weight": bits_per_weight,
+           "total_weights": n_total, "protected_data_bits": data, "check_bits": check,
+           "check_bits_per_weight": check / n_total,
+           "predicted_distortion": predicted_distortion(stats, plan), "layers": layers}
+    return json.dumps(doc, indent=1)
