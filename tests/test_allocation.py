@@ -77,13 +77,14 @@ def test_exact_plan_matches_brute_force_between_steps(seed):
 
 def test_greedy_can_be_beaten_between_steps():
     """Proves the brute-force check bites: between whole steps the skipping greedy is sometimes suboptimal."""
-    worse = 0
-    for seed in range(20):
+    def beaten(seed):
         stats = _stats(seed)
         for budget in range(0, plan_cost(stats, {s.name: s.bits for s in stats}), 7):
-            g = predicted_distortion(stats, greedy_plan(stats, budget))
-            worse += g > _brute(stats, budget)[0] * (1 + 1e-9) + 1e-12
-    assert worse > 0
+            if predicted_distortion(stats, greedy_plan(stats, budget)) > _brute(stats, budget)[0] * (1 + 1e-9) + 1e-12:
+                return True
+        return False
+
+    assert any(beaten(seed) for seed in range(20))
 
 
 def test_baselines_share_the_budget():
