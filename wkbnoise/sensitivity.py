@@ -30,6 +30,8 @@ class Sensitivities:
         Layer names in forward order.
     G : ndarray of float64
         ``E_x ||dz/dW_l||_F^2`` [output^2 per weight-unit^2].
+    G_se : ndarray of float64
+        Standard error of each ``G_l`` over the draws (NaN with one draw).
     tau : ndarray of float64
         Perturbation standard deviation used per layer [weight units].
     linearity : ndarray of float64
@@ -42,6 +44,7 @@ class Sensitivities:
 
     names: tuple
     G: np.ndarray
+    G_se: np.ndarray
     tau: np.ndarray
     linearity: np.ndarray
     linear: np.ndarray
@@ -107,7 +110,7 @@ def layer_sensitivities(model, x, *, base_weights: Mapping[str, np.ndarray] | No
         raise InputError("x is empty: give at least one unlabeled calibration input.")
     base = {ly.name: np.asarray((base_weights or {}).get(ly.name, ly.weight), dtype=np.float32) for ly in model.layers}
     z0 = model_outputs(model, x, base, batch_size)
-    names, G, taus, lin, ok = [], [], [], [], []
+    names, G, G_se, taus, lin, ok = [], [], [], [], [], []
     layers = list(model.layers)
     it = layers
     if progress:
@@ -135,10 +138,11 @@ def layer_sensitivities(model, x, *, base_weights: Mapping[str, np.ndarray] | No
         est = [first] + [response(d, tau) for d in dirs[1:]]
         names.append(ly.name)
         G.append(float(np.mean(est)))
+        G_se.append(float(np.std(est, ddof=1) / np.sqrt(draws)) if draws > 1 else float("nan"))
         taus.append(tau)
         lin.append(ratio)
         ok.append(abs(ratio - 1) <= tol)
-    return Sensitivities(tuple(names), np.array(G), np.array(taus), np.array(lin), np.array(ok, dtype=bool),
+    return Sensitivities(tuple(names), np.array(G), np.array(G_se), np.array(taus), np.array(lin), np.array(ok, dtype=bool),
                          draws, int(len(x)))
 
 

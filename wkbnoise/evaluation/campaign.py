@@ -1,0 +1,276 @@
+"""Monte Carlo accuracy of a quantized model whose stored bits flip: the campaign engine.
+
+A campaign is a set of independent *points* (model, method, budget, rates); each point runs ``trials``
+trials, and trial ``t`` of a point draws its faults from ``derive_keys(seed, (*point, t), n_layers)``
+only, so a result depends on neither the order of the points, nor the thread count, nor an interruption.
+
+Speed (this is what ``bench/`` times against PyTorch, PyTorchFI and MRFI):
+
+- every quantizable layer is quantized once per model (:class:`Evaluator`), its clean code histogram and
+  per-plane bit balance computed once;
+- the lookup table of each layer is built once per point, layers whose planes are all protected are
+  dequantized once per point, and a point where nothing can flip is evaluated once;
+- per trial, the fused kernel ``flip_dequantize`` writes straight into preallocated float32 weight
+  buffers that the forward pass reads (memory stays flat across trials);
+- the input-only work of the forward pass (the first layer's im2col) is prepared once per model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..allocation import LUT_OF_METHOD, METHODS, LayerStat, residual_variance
+from ..errors import InputError
+from ..rates import FlipRates
+from ..sensitivity import model_outputs
+
+__all__ = ["Evaluator", "TrialResult", "monte_carlo_accuracy", "METRICS", "score_outputs"]
+
+METRICS = ("accuracy", "agreement", "cosine")
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """Per-trial results of one campaign point.
+
+    Attributes
+    ----------
+    accuracy : ndarray of float64, shape (trials,)
+        The metric per trial (accuracy, agreement or cosine similarity) [fraction, 0..1].
+    distortion : ndarray of float64, shape (trials,)
+        ``mean_x ||z(W~) - z(W_q)||^2`` per trial against the clean INT-B outputs [output^2].
+    """
+
+    accuracy: np.ndarray
+    distortion: np.ndarray
+
+
+def score_outputs(z: np.ndarray, metric: str, labels=None, ref_pred=None, ref_out=None) -> float:
+    """The metric of one trial's outputs ``z`` [n, ...]."""
+    if metric == "accuracy":
+        return float(np.mean(np.argmax(z, axis=1) == labels))
+    if metric == "agreement":
+        return float(np.mean(np.argmax(z, axis=1) == ref_pred))
+    a = z.reshape(len(z), -1).astype(np.float64)
+    b = ref_out.reshape(len(ref_out), -1)
+    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return float(np.mean(np.sum(a * b, axis=1) / np.where(den > 0, den, 1.0)))
+
+
+class Evaluator:
+    """A model quantized once, its evaluation inputs prepared once: runs campaign points fast.
+
+    Parameters
+    ----------
+    model : Model
+        A loaded model (``.layers``, ``forward(x, weights=...)``, optionally ``prepare``).
+    images : ndarray
+        uint8 images (preprocessed here) or float32 model inputs.
+    labels : ndarray of int, optional
+        Class labels; without them the metric is ``agreement`` with the clean float model's predictions
+        (or ``cosine`` similarity of the outputs when ``metric="cosine"``).
+    bits : int
+        Quantization bits B (per-tensor symmetric, two's complement).
+    metric : {"accuracy", "agreement", "cosine"}, optional
+        Defaults to ``accuracy`` with labels and ``agreement`` without.
+    batch_size : int, optional
+        Images per forward chunk.
+    """
+
+    def __init__(self, model, images, labels=None, *, bits: int = 8, metric: str | None = None,
+                 batch_size: int | None = None):
+        from ..quant import code_histogram, quantize
+
+        self.model = model
+        self.bits = int(bits)
+        x = np.asarray(images)
+        if x.dtype == np.uint8:
+            x = model.preprocess(x)
+        if metric is None:
+            metric = "accuracy" if labels is not None else "agreement"
+        if metric not in METRICS:
+            raise InputError(f"metric={metric!r} must be one of {', '.join(METRICS)}.")
+        if metric == "accuracy" and labels is None:
+            raise InputError("metric='accuracy' needs labels; without labels use 'agreement' or 'cosine'.")
+        self.metric = metric
+        self.labels = None if labels is None else np.asarray(labels)
+        if self.labels is not None and len(self.labels) != len(x):
+            raise InputError(f"labels has {len(self.labels)} entries for {len(x)} images: give one label per image.")
+        prepare = getattr(model, "prepare", None)
+        self.x = prepare(x, batch_size) if prepare is not None else x
+        self.batch_size = batch_size or 256
+        self.names = [ly.name for ly in model.layers]
+        self.quantized = {ly.name: quantize(np.asarray(ly.weight), self.bits) for ly in model.layers}
+        self.histogram = {n: code_histogram(q) for n, q in self.quantized.items()}
+        self.p_one = {n: _plane_balance(q.codes, self.bits) for n, q in self.quantized.items()}
+        self.int8_weights = {n: q.dequantize() for n, q in self.quantized.items()}
+        self.buffers = {n: np.empty_like(w) for n, w in self.int8_weights.items()}
+        self.z_float = self._outputs(None)
+        self.z_int8 = self._outputs(self.int8_weights)
+        self.ref_pred = np.argmax(self.z_float, axis=1)
+        self.clean_score = self._score(self.z_float)
+        self.int8_score = self._score(self.z_int8)
+
+    # -- helpers --------------------------------------------------------------------------------------
+    def _outputs(self, weights) -> np.ndarray:
+        return model_outputs(self.model, self.x, weights, self.batch_size)
+
+    def _score(self, z) -> float:
+        return score_outputs(z, self.metric, self.labels, self.ref_pred, self.z_float)
+
+    def scale(self, name: str) -> float:
+        """Quantization step ``s_l`` of a layer [weight units]."""
+        return float(self.quantized[name].scale)
+
+    def layer_stats(self, rates, sensitivities: Mapping[str, float]) -> list[LayerStat]:
+        """:class:`~wkbnoise.allocation.LayerStat` rows for allocation from ``G_l`` and the rates."""
+        return [LayerStat(n, int(self.quantized[n].codes.size), self.scale(n), float(sensitivities[n]),
+                          _rates_of(rates, n), self.p_one[n]) for n in self.names]
+
+    def expected_weights(self, rates, plan: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
+        """``E[w~]`` per layer without correction (T1 drift of the unprotected planes) [weight units]."""
+        from ..theory import mean_drift
+
+        plan = plan or {}
+        out = {}
+        for n in self.names:
+            r = _rates_of(rates, n).protect_top(int(plan.get(n, 0)))
+            table = (mean_drift(r) * self.scale(n)).astype(np.float32)
+            out[n] = table[self.quantized[n].codes]
+        return out
+
+    # -- one campaign point ------------------------------------------------------------------------------
+    def run(self, rates, *, method: str = "none", plan: Mapping[str, int] | None = None, trials: int = 30,
+            seed=0, point: tuple = (), progress: bool = False) -> TrialResult:
+        """Run ``trials`` Monte Carlo trials of one point; see :func:`monte_carlo_accuracy`."""
+        from .._rng import derive_keys
+        from ..correction import build_lut
+        from ..faults import flip_dequantize
+
+        if method not in METHODS:
+            raise InputError(f"method={method!r} is not known. Use one of {', '.join(METHODS)}.")
+        if isinstance(trials, bool) or not isinstance(trials, int | np.integer) or trials < 1:
+            raise InputError(f"trials={trials!r} must be an integer >= 1.")
+        plan = dict(plan or {})
+        unknown = sorted(set(plan) - set(self.names))
+        if unknown:
+            raise InputError(f"plan names layers {unknown} that the model does not have; use names from model.layers.")
+        lut_method = LUT_OF_METHOD[method]
+        live, fixed = [], {}
+        gauss = {}
+        for i, n in enumerate(self.names):
+            r = _rates_of(rates, n)
+            m = int(plan.get(n, 0))
+            if not 0 <= m <= self.bits:
+                raise InputError(f"plan[{n!r}]={m!r} must be an integer in 0..{self.bits} (protected top planes).")
+            r = r.protect_top(m)
+            qt = self.quantized[n]
+            if method == "gaussian":
+                var = residual_variance(r, 0, self.p_one[n]) * self.scale(n) ** 2
+                if var > 0:
+                    gauss[n] = (i, np.float32(np.sqrt(var)))
+                else:
+                    fixed[n] = self.int8_weights[n]
+                continue
+            if not np.any(r.p_down) and not np.any(r.p_up):
+                fixed[n] = (build_lut(r, qt.scale, method="none")[qt.codes]).astype(np.float32)
+                continue
+            hist = self.histogram[n] if lut_method.startswith("bayes") else None
+            lut = build_lut(r, qt.scale, method=lut_method, histogram=hist)
+            live.append((i, n, qt.codes, r, lut))
+        weights = dict(fixed)
+        weights.update({n: self.buffers[n] for _, n, *_ in live})
+        weights.update({n: self.buffers[n] for n in gauss})
+        acc = np.empty(trials)
+        dist = np.empty(trials)
+        if not live and not gauss:  # nothing can flip: every trial is the same
+            z = self._outputs(weights)
+            acc[:] = self._score(z)
+            dist[:] = _distortion(z, self.z_int8)
+            return TrialResult(acc, dist)
+        it = range(trials)
+        if progress:
+            from tqdm import tqdm
+
+            it = tqdm(it, desc=f"{method}", unit="trial", leave=False)
+        n_layers = len(self.names)
+        for t in it:
+            keys = derive_keys(seed, (*point, int(t)), n_layers)
+            for i, n, codes, r, lut in live:
+                flip_dequantize(codes, r, lut, keys[i], out=self.buffers[n])
+            for n, (i, sd) in gauss.items():
+                buf = self.buffers[n]
+                np.random.default_rng(int(keys[i])).standard_normal(out=buf.reshape(-1), dtype=np.float32)
+                buf *= sd
+                buf += self.int8_weights[n]
+            z = self._outputs(weights)
+            acc[t] = self._score(z)
+            dist[t] = _distortion(z, self.z_int8)
+        return TrialResult(acc, dist)
+
+
+def _distortion(z, ref) -> float:
+    return float(np.mean(np.sum((z - ref) ** 2, axis=1)))
+
+
+def _plane_balance(codes: np.ndarray, bits: int) -> np.ndarray:
+    """``P(b_k = 1)`` per plane over a layer's clean codes, float64[B]."""
+    counts = np.bincount(codes.ravel(), minlength=2**bits).astype(np.float64)
+    planes = (np.arange(2**bits)[:, None] >> np.arange(bits)[None, :]) & 1
+    return counts @ planes / max(counts.sum(), 1.0)
+
+
+def _rates_of(rates, name: str) -> FlipRates:
+    if isinstance(rates, FlipRates):
+        return rates
+    if isinstance(rates, Mapping):
+        if name not in rates:
+            raise InputError(f"rates has no entry for layer {name!r}: give a FlipRates per layer, or one for all.")
+        return rates[name]
+    raise InputError(f"rates={rates!r} must be a FlipRates or a dict layer name -> FlipRates.")
+
+
+def monte_carlo_accuracy(model, images, labels, rates, *, method: str = "none", plan=None, trials: int = 30,
+                         seed=0, bits: int = 8, progress: bool = False, point: tuple = ()) -> np.ndarray:
+    """Accuracy of ``model`` on ``images`` over ``trials`` independent fault draws.
+
+    Quantizes every quantizable layer once (INT-``bits``, per tensor, two's complement); per trial flips
+    every unprotected stored bit independently with ``rates``, dequantizes through the method's lookup
+    table, and scores the forward pass.
+
+    Parameters
+    ----------
+    model : Model
+        From :func:`wkbnoise.runtime.load_model` or :func:`wkbnoise.zoo.load`.
+    images : ndarray
+        uint8 images (N, C, H, W) or preprocessed float32 inputs.
+    labels : ndarray of int or None
+        Labels; ``None`` scores agreement with the clean float model's predictions.
+    rates : FlipRates or dict of str to FlipRates
+        Raw per-plane flip rates, for every layer or per layer name [per bit].
+    method : str
+        One of :data:`wkbnoise.allocation.METHODS`; fixes the correction LUT (``gaussian`` replaces the bit
+        flips by Gaussian noise of the corrected variance).
+    plan : dict of str to int, optional
+        Protected top planes per layer name (ideal ECC); missing layers are unprotected.
+    trials : int
+        Monte Carlo trials, >= 1.
+    seed : int or numpy.random.SeedSequence
+        Root seed; trial ``t`` uses ``derive_keys(seed, (*point, t), n_layers)``.
+    bits : int
+        Quantization bits B.
+    progress : bool
+        Show a tqdm bar on stderr.
+    point : tuple of int
+        The campaign point's indices, prepended to the trial index in the key (``()`` outside a campaign).
+
+    Returns
+    -------
+    ndarray of float64, shape (trials,)
+        Accuracy (or agreement) per trial [fraction, 0..1].
+    """
+    ev = Evaluator(model, images, labels, bits=bits)
+    return ev.run(rates, method=method, plan=plan, trials=trials, seed=seed, point=point, progress=progress).accuracy
