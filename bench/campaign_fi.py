@@ -26,7 +26,7 @@ MRFI (``mrfi.MRFI`` + ``EasyConfig``, the ``weight_fi`` preset)
     re-quantizes the float weights at every forward pass (layer-wise quantization in a hook), and its
     scale maps [-max|w|, max|w|] to [-127, 127] like the others.
 
-Run alone: ``python bench/campaign_fi.py lenet5 --tool mrfi --p 0.01 --trials 5``.
+Run alone: ``python bench/campaign_fi.py lenet5 --impl mrfi --p 0.01 --trials 5``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from campaign_torch import preprocess, quant_modules, quantize_int8  # noqa: E402
+from campaign_torch import Campaign, bernoulli_mask, cli_main, quant_modules, quantize_int8  # noqa: E402
 
 EXPRESSES = {
     "pytorchfi": "exact per-bit flips, but only as user-computed values: one declare_weight_fi entry per faulty weight",
@@ -77,16 +77,10 @@ def _quiet_logging():
 
 
 # --------------------------------------------------------------------------------------------- PyTorchFI
-class PyTorchFICampaign:
+class PyTorchFICampaign(Campaign):
     """Exact per-bit weight campaign through ``pytorchfi.core.fault_injection.declare_weight_fi``."""
 
     tool = "pytorchfi"
-
-    def __init__(self, model: nn.Module, images: np.ndarray, labels: np.ndarray, bits: int = 8):
-        self.model = model
-        self.x = preprocess(images)
-        self.y = torch.from_numpy(labels)
-        self.bits = bits
 
     def run(self, p: float, trials: int, seed: int = 0) -> np.ndarray:
         """Accuracies of ``trials`` trials (setup, quantize once and ``fault_injection`` init included)."""
@@ -104,14 +98,12 @@ class PyTorchFICampaign:
                 model, batch_size=len(self.y), input_shape=list(self.x.shape[1:]),
                 layer_types=[nn.Conv2d, nn.Linear], use_cuda=False,
             )
-            shifts = torch.arange(self.bits, dtype=torch.uint8)
             gen = torch.Generator().manual_seed(seed)
             acc = np.empty(trials)
             for t in range(trials):
                 layer_num, ks, d1, d2, d3, values = [], [], [], [], [], []
                 for li, (shape, codes, scale) in enumerate(layers):
-                    hits = torch.rand((codes.numel(), self.bits), generator=gen) < p
-                    mask = (hits.to(torch.uint8) << shifts).sum(dim=1, dtype=torch.uint8)
+                    mask = bernoulli_mask(codes.numel(), self.bits, p, gen)
                     idx = torch.nonzero(mask).flatten()
                     faulty = (codes[idx] ^ mask[idx].view(torch.int8)).float() * scale
                     pos = np.unravel_index(idx.numpy(), shape)
@@ -128,7 +120,7 @@ class PyTorchFICampaign:
                 corrupt.eval()
                 with torch.no_grad():
                     logits = corrupt(self.x)
-                acc[t] = (logits.argmax(dim=1) == self.y).double().mean().item()
+                acc[t] = self.accuracy(logits)
         return acc
 
 
@@ -153,16 +145,10 @@ faultinject:
 """
 
 
-class MRFICampaign:
+class MRFICampaign(Campaign):
     """MRFI's ``weight_fi`` preset at 8 bits, value rate = bits * p (its documented conversion)."""
 
     tool = "mrfi"
-
-    def __init__(self, model: nn.Module, images: np.ndarray, labels: np.ndarray, bits: int = 8):
-        self.model = model
-        self.x = preprocess(images)
-        self.y = torch.from_numpy(labels)
-        self.bits = bits
 
     def run(self, p: float, trials: int, seed: int = 0) -> np.ndarray:
         """Accuracies of ``trials`` trials (setup: copy, config and hooks included)."""
@@ -177,38 +163,12 @@ class MRFICampaign:
             acc = np.empty(trials)
             for t in range(trials):
                 logits = fi_model(self.x)  # MRFI.__call__ runs under torch.no_grad()
-                acc[t] = (logits.argmax(dim=1) == self.y).double().mean().item()
+                acc[t] = self.accuracy(logits)
         return acc
 
 
 CAMPAIGNS = {"pytorchfi": PyTorchFICampaign, "mrfi": MRFICampaign}
 
 
-def main() -> None:  # pragma: no cover - manual use
-    import argparse
-    import time
-
-    import tempfile
-
-    from campaign_torch import build_torch_model, load_images, model_file
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("model")
-    ap.add_argument("--tool", choices=sorted(CAMPAIGNS), default="mrfi")
-    ap.add_argument("--p", type=float, default=0.01)
-    ap.add_argument("--trials", type=int, default=5)
-    a = ap.parse_args()
-    path, origin = model_file(a.model, tempfile.mkdtemp())
-    model = build_torch_model(path)
-    images, labels, src = load_images()
-    camp = CAMPAIGNS[a.tool](model, images, labels)
-    camp.run(a.p, 1)
-    t0 = time.perf_counter()
-    acc = camp.run(a.p, a.trials)
-    dt = time.perf_counter() - t0
-    print(f"{a.tool} {a.model} ({origin} weights, {src} images) p={a.p}: {a.trials / dt:.2f} trials/s, "
-          f"accuracy mean {acc.mean():.4f}")
-
-
 if __name__ == "__main__":
-    main()
+    cli_main(CAMPAIGNS, __doc__, "mrfi")

@@ -148,8 +148,15 @@ def load_images(n: int = 1000, *, random_seed: int = 0) -> tuple[np.ndarray, np.
 
 
 # --------------------------------------------------------------------------------------------- campaign
-class TorchCampaign:
-    """Exact per-bit Monte Carlo campaign in plain PyTorch.
+def bernoulli_mask(n: int, bits: int, p: float, gen: torch.Generator) -> torch.Tensor:
+    """uint8[n] XOR masks: bit k of each set with probability ``p``, independently (``torch.rand < p``)."""
+    hits = torch.rand((n, bits), generator=gen) < p
+    shifts = torch.arange(bits, dtype=torch.uint8)
+    return (hits.to(torch.uint8) << shifts).sum(dim=1, dtype=torch.uint8)
+
+
+class Campaign:
+    """A campaign on a folded PyTorch model and a fixed image set; subclasses define ``run``.
 
     Parameters
     ----------
@@ -167,6 +174,17 @@ class TorchCampaign:
         self.y = torch.from_numpy(labels)
         self.bits = bits
 
+    def accuracy(self, logits: torch.Tensor) -> float:
+        """Top-1 accuracy of ``logits`` against the labels [fraction]."""
+        return (logits.argmax(dim=1) == self.y).double().mean().item()
+
+    def run(self, p: float, trials: int, seed: int = 0) -> np.ndarray:
+        raise NotImplementedError
+
+
+class TorchCampaign(Campaign):
+    """Exact per-bit Monte Carlo campaign in plain PyTorch (see the module docstring)."""
+
     def run(self, p: float, trials: int, seed: int = 0) -> np.ndarray:
         """Accuracies of ``trials`` trials; every bit of every code flips independently with ``p``.
 
@@ -178,46 +196,43 @@ class TorchCampaign:
         for _, m in quant_modules(model):
             codes, scale = quantize_int8(m.weight.data, self.bits)
             layers.append((m, codes.reshape(-1), scale))
-        shifts = torch.arange(self.bits, dtype=torch.uint8)
         gen = torch.Generator().manual_seed(seed)
         acc = np.empty(trials)
         with torch.no_grad():
             for t in range(trials):
                 for m, codes, scale in layers:
-                    hits = torch.rand((codes.numel(), self.bits), generator=gen) < p  # Bernoulli per bit
-                    mask = (hits.to(torch.uint8) << shifts).sum(dim=1, dtype=torch.uint8)
+                    mask = bernoulli_mask(codes.numel(), self.bits, p, gen)  # Bernoulli per bit
                     faulty = codes ^ mask.view(torch.int8)  # XOR the flips into the stored codes
                     m.weight.copy_((faulty.to(torch.float32) * scale).view_as(m.weight))
                 logits = model(self.x)
-                acc[t] = (logits.argmax(dim=1) == self.y).double().mean().item()
+                acc[t] = self.accuracy(logits)
         return acc
 
 
-def main() -> None:  # pragma: no cover - manual use
+def cli_main(campaigns: dict, doc: str, default: str) -> None:  # pragma: no cover - manual use
+    """``python bench/<file>.py MODEL [--impl NAME] [--p P] [--trials T] [--threads N]``: time one campaign."""
     import argparse
+    import tempfile
     import time
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("model")
+    ap.add_argument("--impl", choices=sorted(campaigns), default=default)
     ap.add_argument("--p", type=float, default=0.01)
-    ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    import tempfile
-
-    tmp = tempfile.mkdtemp()
-    path, origin = model_file(a.model, tmp)
-    model = build_torch_model(path)
+    path, origin = model_file(a.model, tempfile.mkdtemp())
     images, labels, src = load_images()
-    camp = TorchCampaign(model, images, labels)
+    camp = campaigns[a.impl](build_torch_model(path), images, labels)
     camp.run(a.p, 1)
     t0 = time.perf_counter()
     acc = camp.run(a.p, a.trials)
     dt = time.perf_counter() - t0
-    print(f"{a.model} ({origin} weights, {src} images) p={a.p}: {a.trials / dt:.2f} trials/s, "
+    print(f"{a.impl} {a.model} ({origin} weights, {src} images) p={a.p}: {a.trials / dt:.2f} trials/s, "
           f"accuracy mean {acc.mean():.4f} (min {acc.min():.4f}, max {acc.max():.4f})")
 
 
 if __name__ == "__main__":
-    main()
+    cli_main({"torch-hand": TorchCampaign}, __doc__, "torch-hand")
