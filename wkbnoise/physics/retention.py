@@ -352,8 +352,8 @@ def flip_probability(t_s, cell: StorageCell, model: str = "variability", sigma_t
 
 
 # -- Model C: electron counting ------------------------------------------------------------------------------
-def _escape_rates(cell: StorageCell) -> np.ndarray:
-    """lambda_n [1/s] for n = n_th + 1 .. n0 (scalar cell), ascending n."""
+def _escape_rates(cell: StorageCell, limit: int | None = _MAX_COUNTING_STEPS) -> np.ndarray:
+    """lambda_n [1/s] for n = n_th + 1 .. n0 (scalar cell), ascending n; at most ``limit`` of them."""
     c_t = float(cell.capacitance_total_F)
     q = ELEMENTARY_CHARGE_C
     n0 = math.floor(c_t * float(cell.v_stored_V) / q)
@@ -364,9 +364,9 @@ def _escape_rates(cell: StorageCell) -> np.ndarray:
             f"the cell stores {n0} electrons and flips at {n_th}: no electron has to escape. Enlarge the cell "
             "or widen v_stored_V - v_sense_V."
         )
-    if k > _MAX_COUNTING_STEPS:
+    if limit is not None and k > limit:
         raise PhysicsDomainError(
-            f"model='counting' enumerates escapes: this cell must lose {k} > {_MAX_COUNTING_STEPS} electrons to "
+            f"model='counting' enumerates escapes: this cell must lose {k} > {limit} electrons to "
             "flip, where shot noise is negligible; use model='variability' (or 'poisson')."
         )
     n = np.arange(n_th + 1, n0 + 1, dtype=np.float64)
@@ -462,7 +462,7 @@ def counting_mean_time_s(cell: StorageCell) -> np.ndarray:
     shape = _cell_shape(cell)
     out = np.empty(shape)
     for idx, c in _scalar_cells(cell, shape):
-        out[idx] = float(np.sum(1.0 / _escape_rates(c)))
+        out[idx] = float(np.sum(1.0 / _escape_rates(c, limit=None)))
     return out
 
 
