@@ -105,7 +105,8 @@ def _load_model(spec):
     return zoo.load(spec.name) if spec.path is None else load_model(spec.path)
 
 
-def run_sweep(config: SweepConfig, out: str | Path, *, progress: bool = True, log=None) -> RunStore:
+def run_sweep(config: SweepConfig, out: str | Path, *, progress: bool = True, log=None, loader=None,
+              inputs=None) -> RunStore:
     """Run (or resume) the campaign ``config`` into the run file ``out``.
 
     Parameters
@@ -117,6 +118,10 @@ def run_sweep(config: SweepConfig, out: str | Path, *, progress: bool = True, lo
         tqdm bars on stderr.
     log : callable, optional
         Called with one-line progress messages.
+    loader : callable, optional
+        ``loader(model_spec) -> model``; default: the zoo by name, or ``load_model(spec.path)``.
+    inputs : callable, optional
+        ``inputs(config, model) -> (images, labels or None, calibration images)``; default :func:`load_inputs`.
 
     Returns
     -------
@@ -126,8 +131,8 @@ def run_sweep(config: SweepConfig, out: str | Path, *, progress: bool = True, lo
     store = RunStore(out, config.to_json(), versions())
     say = log or (lambda msg: None)
     for i_model, spec in enumerate(config.models):
-        model = _load_model(spec)
-        images, labels, calib = load_inputs(config, model)
+        model = (loader or _load_model)(spec)
+        images, labels, calib = (inputs or load_inputs)(config, model)
         ev = Evaluator(model, images, labels, bits=config.bits, metric=config.metric)
         x_cal = model.preprocess(calib) if np.asarray(calib).dtype == np.uint8 else calib
         base = ev.int8_weights
