@@ -33,7 +33,7 @@ __all__ = [
     "apply_channel", "transition_row", "transition_matrix", "mask_probabilities", "mean_drift", "affine_drift",
     "conditional_variance", "plane_variances", "symmetric_variance", "top_plane_share", "weight_variance",
     "residual_variance", "lut_error_moments", "lut_bias_mse", "gaussian_variance", "gaussian_tail_probability",
-    "error_law", "MAX_MATRIX_BITS",
+    "error_law", "MAX_MATRIX_BITS", "conditional_moments", "variance_share",
 ]
 
 ENCODINGS = ("twos", "signmag")
@@ -261,22 +261,54 @@ def weight_variance(rates: FlipRates, scale: float | np.ndarray, encoding: str =
     return s[..., None] ** 2 * v if s.ndim else float(s) ** 2 * v
 
 
-def residual_variance(rates: FlipRates, m: int = 0, *, p_one: float = 0.5) -> float:
+def residual_variance(rates: FlipRates, m: int = 0, p_one: float | np.ndarray | None = None) -> float:
     """``V_l(m)``: variance left after the per-plane correction with the top ``m`` planes protected.
 
     ``V_l(m) = sum_(k < B-m) c_k^2 v_k / a_k^2`` [code units^2] (spec/theory.md section 3), with
-    ``v_k = p_one pd_k (1-pd_k) + (1 - p_one) pu_k (1-pu_k)``: the per-bit variance averaged over a
-    stored 1 with probability ``p_one`` (exact for every code when ``pd = pu``). Symmetric closed form:
-    ``p (1-p) / (1-2p)^2 * (4^(B-m) - 1) / 3``.
+    ``v_k = p1_k pd_k (1-pd_k) + (1 - p1_k) pu_k (1-pu_k)``: the per-bit variance averaged over a stored 1
+    with probability ``p1_k`` (``p_one``: a scalar or float[B] per plane, default 0.5; the result is exact
+    for every code when ``pd = pu``). Symmetric closed form: ``p (1-p) / (1-2p)^2 * (4^(B-m) - 1) / 3``.
     """
     r = _check_rates(rates)
     if isinstance(m, bool) or not isinstance(m, int | np.integer) or not 0 <= m <= r.bits:
         raise InputError(f"m={m!r} must be an integer in 0..{r.bits} (protected top planes).")
-    if not 0.0 <= float(p_one) <= 1.0:
-        raise InputError(f"p_one={p_one!r} must be a probability in [0, 1].")
-    v = p_one * r.p_down * (1.0 - r.p_down) + (1.0 - p_one) * r.p_up * (1.0 - r.p_up)
+    p1 = np.broadcast_to(np.asarray(0.5 if p_one is None else p_one, dtype=np.float64), (r.bits,))
+    if np.any(p1 < 0) or np.any(p1 > 1):
+        raise InputError(f"p_one={p_one!r} must hold probabilities in [0, 1] (P(stored bit = 1) per plane).")
+    v = p1 * r.p_down * (1.0 - r.p_down) + (1.0 - p1) * r.p_up * (1.0 - r.p_up)
     live = np.arange(r.bits) < r.bits - int(m)
     return float(np.sum((plane_coefficients(r.bits) ** 2 * v / r.a**2)[live]))
+
+
+def conditional_moments(rates: FlipRates, encoding: str = "twos") -> dict[str, np.ndarray]:
+    """Exact mean, variance and 4th central moment of ``q~`` for every stored code, from the law T3.
+
+    Computed by :func:`apply_channel` (not from the T1/T2 closed forms), so it serves as an independent
+    check of them and as the source of Monte Carlo tolerances: ``sd(sample variance) ~ sqrt((mu4 - var^2) / n)``.
+    """
+    r = _check_rates(rates)
+    q = code_values(r.bits, encoding)
+    raw = apply_channel(r, np.stack([q**j for j in range(1, 5)]), adjoint=True)
+    mu = raw[0]
+    var = raw[1] - mu**2
+    mu4 = raw[3] - 4 * mu * raw[2] + 6 * mu**2 * raw[1] - 3 * mu**4
+    return {"mean": mu, "var": np.maximum(var, 0.0), "mu4": np.maximum(mu4, 0.0)}
+
+
+def variance_share(rates: FlipRates, planes, encoding: str = "twos", histogram: np.ndarray | None = None) -> float:
+    """Share of the variance due to the given planes: ``E_pi Var[q~ | only planes noisy] / E_pi Var[q~ | all]``.
+
+    For two's complement the planes' variances add (T2), and with equal rates the top plane's share is
+    :func:`top_plane_share`. For sign-magnitude they do not add, and the sign plane's share depends on the
+    histogram: it is *not* ``3 * 4^(B-1) / (4^B - 1)``.
+    """
+    r = _check_rates(rates)
+    keep = np.zeros(r.bits, dtype=bool)
+    keep[list(planes)] = True
+    only = FlipRates(np.where(keep, r.p_down, 0.0), np.where(keep, r.p_up, 0.0))
+    pi = _histogram(histogram, r.bits, encoding)
+    total = float(pi @ conditional_variance(r, encoding))
+    return float(pi @ conditional_variance(only, encoding)) / total if total > 0 else 0.0
 
 
 # -- lookup tables: exact bias and MSE -------------------------------------------------------------------------

@@ -1,9 +1,65 @@
-"""Commands of the faults room (filled in by its issue)."""
+"""Commands of the faults room: ``validate`` (theory beside Monte Carlo)."""
 
 from __future__ import annotations
+
+import dataclasses
+
+from ..errors import InputError
+from ..rates import FlipRates
+from ._output import emit, flag_bool, flag_choice, flag_float, flag_int
 
 __all__ = ["FaultCommands"]
 
 
 class FaultCommands:
     """Mixin of :class:`wkbnoise.cli.Cli`."""
+
+    def validate(self, bits=8, p_flip=None, p_down=None, p_up=None, protect=0, encoding="twos",
+                 samples=1 << 24, seed=0, json=False):
+        """Check the bit-plane theory (T1-T4, the exact law, every lookup table) against Monte Carlo.
+
+        Prints one row per check: the closed-form value, the Monte Carlo estimate from the library's own
+        flip kernels, the tolerance derived from the sample count (4.5 standard errors, or a chi-square
+        critical value at alpha = 1e-4) and PASS/FAIL. Exits with status 1 when a row fails.
+
+        Args:
+            bits: bits per stored weight B, 2..16 (default 8).
+            p_flip: symmetric flip probability per bit, in [0, 0.5) (default 0.1 when no rates are given).
+            p_down: P(1 -> 0) per bit on every plane, in [0, 1); use with --p-up instead of --p-flip.
+            p_up: P(0 -> 1) per bit on every plane, in [0, 1); p_down + p_up < 1.
+            protect: number of top planes protected by an ideal ECC (their rates set to 0), 0..B-1.
+            encoding: twos (two's complement) or signmag (sign-magnitude).
+            samples: stored codes per pooled Monte Carlo run (>= 1024; default 2^24 = 16777216).
+            seed: root seed (integer >= 0).
+            json: print one JSON object instead of the table.
+        """
+        from ..evaluation.validate import ValidationConfig, format_rows, run_validation
+
+        bits = flag_int(bits, "bits", low=2, high=16)
+        encoding = flag_choice(encoding, "encoding", ("twos", "signmag"))
+        samples = flag_int(samples, "samples", low=1024)
+        seed = flag_int(seed, "seed", low=0)
+        protect = flag_int(protect, "protect", low=0, high=bits - 1)
+        as_json = flag_bool(json, "json")
+        if p_flip is not None and (p_down is not None or p_up is not None):
+            raise InputError("give either --p-flip (symmetric) or --p-down with --p-up, not both.")
+        if p_down is not None or p_up is not None:
+            pd = flag_float(0.0 if p_down is None else p_down, "p-down", low=0.0, high=1.0, high_open=True)
+            pu = flag_float(0.0 if p_up is None else p_up, "p-up", low=0.0, high=1.0, high_open=True)
+            if pd + pu >= 1.0:
+                raise InputError(f"--p-down={pd:g} and --p-up={pu:g} give a = 1 - p_up - p_down <= 0: the stored bits "
+                                 "carry no information. Use p_down + p_up < 1.")
+            rates = FlipRates.uniform(pd, pu, bits)
+        else:
+            p = flag_float(0.1 if p_flip is None else p_flip, "p-flip", low=0.0, high=0.5, high_open=True)
+            rates = FlipRates.symmetric(p, bits)
+        rates = rates.protect_top(protect)
+        config = ValidationConfig(rates, encoding=encoding, samples=samples, seed=seed)
+        rows = run_validation(config, progress=not as_json)
+        payload = {"config": {"bits": bits, "encoding": encoding, "samples": samples, "seed": seed,
+                              "z": config.z, "alpha": config.alpha, "rates": rates.to_dict()},
+                   "rows": [dataclasses.asdict(r) for r in rows],
+                   "passed": all(r.passed for r in rows)}
+        emit(payload, format_rows(rows, config), as_json)
+        if not payload["passed"]:
+            raise SystemExit(1)

@@ -1,0 +1,85 @@
+"""NumPy twins of the Numba kernels (style.md section 3): written the obvious way, never copied from a kernel.
+
+Each room appends its own section below. A twin defines the result; the kernel adds the speed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from wkbnoise._rng import alias_table, hash_ref, uniform_ref
+
+# ---- faults room (issue 3): flip samplers and the fused flip + lookup -----------------------------------
+
+
+def mask_law_ref(rates_k: np.ndarray) -> np.ndarray:
+    """Law of an 8-bit flip mask whose bit j flips with rates_k[j] (len <= 8): float64[256]."""
+    law = np.zeros(256)
+    for m in range(2 ** len(rates_k)):
+        prob = 1.0
+        for j, r in enumerate(rates_k):
+            prob *= r if (m >> j) & 1 else 1.0 - r
+        law[m] = prob
+    return law
+
+
+def flip_mask_ref(codes: np.ndarray, p_down: np.ndarray, p_up: np.ndarray, key: int) -> np.ndarray:
+    """The ``mask`` sampler: per element, per chunk of 8 planes and direction, one hash -> alias draw."""
+    bits = p_down.size
+    directions = [p_down] if np.array_equal(p_down, p_up) else [p_down, p_up]
+    n_chunks = (bits + 7) // 8
+    n_streams = n_chunks * len(directions)
+    flat = codes.reshape(-1).astype(np.uint64)
+    element = np.arange(flat.size, dtype=np.uint64)
+    masks = [np.zeros(flat.size, dtype=np.uint64) for _ in directions]
+    for ch in range(n_chunks):
+        for d, rate in enumerate(directions):
+            stream = ch * len(directions) + d
+            threshold, alias = alias_table(mask_law_ref(rate[8 * ch: 8 * ch + 8]))
+            h = hash_ref(key, element * np.uint64(n_streams) + np.uint64(stream))
+            idx = (h >> np.uint64(56)).astype(np.int64)
+            u = (h & np.uint64((1 << 53) - 1)).astype(np.float64) * 2.0**-53
+            pick = np.where(u < threshold[idx], idx, alias[idx].astype(np.int64)).astype(np.uint64)
+            masks[d] |= pick << np.uint64(8 * ch)
+    mask = masks[0] if len(masks) == 1 else (masks[0] & flat) | (masks[1] & ~flat)
+    return (flat ^ mask).astype(codes.dtype).reshape(codes.shape)
+
+
+def flip_skip_ref(codes: np.ndarray, p_down: np.ndarray, p_up: np.ndarray, key: int, block: int) -> np.ndarray:
+    """The ``skip`` sampler: per block and plane, geometric gaps then thinning, in plain Python."""
+    bits = p_down.size
+    flat = codes.reshape(-1)
+    out = flat.copy()
+    n = flat.size
+    for b in range((n + block - 1) // block):
+        start, stop = b * block, min(n, (b + 1) * block)
+        for k in range(bits):
+            p_max = max(p_down[k], p_up[k])
+            if p_max == 0.0:
+                continue
+            bkey = int(hash_ref(key, np.array([b * bits + k], dtype=np.uint64))[0])
+            log_q = math.log1p(-p_max)
+            pos, j = start - 1, 0
+            while True:
+                u = float(uniform_ref(bkey, np.array([2 * j], dtype=np.uint64))[0])
+                gap = math.log(1.0 - u) / log_q
+                if gap >= stop - pos - 1:
+                    break
+                pos += 1 + int(gap)
+                rate = p_down[k] if (int(flat[pos]) >> k) & 1 else p_up[k]
+                accept = rate / p_max
+                if accept >= 1.0 or float(uniform_ref(bkey, np.array([2 * j + 1], dtype=np.uint64))[0]) < accept:
+                    out[pos] ^= 1 << k
+                j += 1
+    return out.reshape(codes.shape)
+
+
+def flip_dequantize_ref(codes, p_down, p_up, lut, key, method, block):
+    """Flip with the named sampler, then read every code through its channel's row of the table."""
+    flipped = flip_mask_ref(codes, p_down, p_up, key) if method == "mask" else flip_skip_ref(codes, p_down, p_up, key,
+                                                                                            block)
+    lut2 = lut.reshape(-1, lut.shape[-1])
+    rows = np.repeat(np.arange(lut2.shape[0]), flipped.size // lut2.shape[0])
+    return lut2[rows, flipped.reshape(-1)].reshape(codes.shape)
