@@ -133,23 +133,23 @@ def log_current_density(v_ox_V, oxide: Oxide, model: str = "tsu_esaki", temperat
         return _log_tsu_esaki(v, ox, t_k, m_el, bb)
     d_m = np.asarray(ox.thickness_nm) * 1e-9
     phi = np.asarray(ox.barrier_eV)
-    with np.errstate(divide="ignore"):
-        log_f = np.log(v) - np.log(d_m)  # ln F [V/m]
-    f = v / d_m
+    positive = v > 0
+    vs = np.where(positive, v, 1.0)  # J(0) = 0 is put back at the end
+    log_f = np.log(vs) - np.log(d_m)  # ln F [V/m]
+    f = vs / d_m
     if model == "fn":
         a, b = fn_coefficients(ox)
-        with np.errstate(divide="ignore"):
-            return np.where(v > 0, np.log(a) + 2 * log_f - b / np.where(v > 0, f, 1.0), -np.inf)
+        return np.where(positive, np.log(a) + 2 * log_f - b / f, -np.inf)
     if model == "schuegraf_hu":
         a, b = fn_coefficients(ox)
-        x = np.minimum(v / phi, 1.0)
+        x = np.minimum(vs / phi, 1.0)
         sq = np.sqrt(1.0 - x)
+        # 1 - sqrt(1 - x) = x / (1 + sqrt(1 - x)); 1 - (1 - x)^1.5 = -expm1(1.5 log1p(-x)); x = 1 is FN
+        log_den = 2.0 * (np.log(x) - np.log1p(sq))
         with np.errstate(divide="ignore"):
-            # 1 - sqrt(1 - x) = x / (1 + sqrt(1 - x)); 1 - (1 - x)^1.5 = -expm1(1.5 log1p(-x))
-            log_den = 2.0 * (np.log(x) - np.log1p(sq))
-            expo = -np.expm1(1.5 * np.log1p(-np.minimum(x, 1.0 - 1e-300)))
-            out = np.log(a) + 2 * log_f - log_den - b * expo / np.where(v > 0, f, 1.0)
-        return np.where(v > 0, out, -np.inf)
+            expo = -np.expm1(1.5 * np.log1p(-x))
+        out = np.log(a) + 2 * log_f - log_den - b * expo / f
+        return np.where(positive, out, -np.inf)
     # Simmons (1963) intermediate voltage, identical electrodes, phi from E_F, energies in J
     if np.any(v >= phi):
         raise PhysicsDomainError(
