@@ -22,8 +22,6 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
-
 from .errors import InputError
 from .rates import FlipRates
 
@@ -73,7 +71,8 @@ class Code:
         p = np.asarray(p, dtype=np.float64)
         if self.is_ideal:
             return np.zeros_like(p)
-        return stats.binom.sf(self.t, self.n, p)
+        i = np.arange(self.t + 1, self.n + 1)
+        return _binom_pmf(i[:, None], self.n, np.atleast_1d(p)[None, :]).sum(axis=0).reshape(p.shape)
 
     def residual_bit_error(self, p: float | np.ndarray) -> np.ndarray:
         """Post-decoding error rate of one data bit at raw bit error rate ``p`` [per bit]."""
@@ -85,9 +84,20 @@ class Code:
         if self.detect:
             detected = i <= self.t + self.detect
             beta[detected] = i[detected]
-        pmf = stats.binom.pmf(i[:, None], self.n, np.atleast_1d(p)[None, :])
+        pmf = _binom_pmf(i[:, None], self.n, np.atleast_1d(p)[None, :])
         out = (beta[:, None] / self.n * pmf).sum(axis=0)
         return out.reshape(p.shape)
+
+
+def _binom_pmf(i: np.ndarray, n: int, p: np.ndarray) -> np.ndarray:
+    """``P(Binomial(n, p) = i)`` in log space (exact to float64 rounding; no SciPy import at start-up)."""
+    from math import lgamma
+
+    log_c = np.vectorize(lambda k: lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1))(i).astype(np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.exp(log_c + i * np.log(p) + (n - i) * np.log1p(-p))
+    return np.where(p > 0, out, (i == 0).astype(np.float64))
 
 
 _FIXED = {

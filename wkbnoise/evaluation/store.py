@@ -2,16 +2,23 @@
 
 The file holds the run's configuration and versions as root attributes, and one group per finished
 record (``models/<name>`` for per-model data such as ``G_l``; ``points/<key>`` for the per-trial
-accuracies of one campaign point, its plan and its prediction). Each record is written by rewriting the
-whole (small) file into ``<path>.tmp``, flushing it to disk and renaming it over ``<path>``: a rename is
-atomic, so the file on disk is always a complete run of finished records. Opening an existing file with
-a different configuration raises :class:`~wkbnoise.errors.StoreError` and leaves the file alone.
+accuracies of one campaign point, its plan and its prediction).
+
+Durability: a finished record is first appended as one line to the journal ``<path>.journal`` (JSON,
+arrays as base64 of their bytes, so exact), flushed and fsynced before :meth:`RunStore.put` returns; a
+line cut off by a kill has no newline and is ignored. The HDF5 file itself is rewritten into
+``<path>.tmp`` and renamed over ``<path>`` (an atomic rename) every ``checkpoint_s`` seconds and when the
+run closes, after which the journal is dropped. Resuming reads the HDF5 file, then replays the journal.
+Opening an existing file with a different configuration raises :class:`~wkbnoise.errors.StoreError` and
+leaves the file alone.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -51,16 +58,24 @@ class RunStore:
         If ``path`` holds a run of another configuration, or is not a wkbnoise run file.
     """
 
-    def __init__(self, path: str | os.PathLike, config: str, versions: Mapping | None = None):
+    def __init__(self, path: str | os.PathLike, config: str, versions: Mapping | None = None, *,
+                 checkpoint_s: float = 60.0, readonly: bool = False):
         self.path = Path(path)
         self.config = config
         self.versions = dict(versions or {})
         self.records: dict[str, tuple[dict, dict]] = {}
+        self.checkpoint_s = float(checkpoint_s)
+        self.journal = self.path.with_name(self.path.name + ".journal")
         tmp = self.path.with_name(self.path.name + ".tmp")
-        if tmp.exists():
-            tmp.unlink()  # a write that was cut off; the renamed file is still whole
         if self.path.exists():
             self._load()
+        elif self.journal.exists():
+            self._check_journal_config()
+        if tmp.exists() and not readonly:
+            tmp.unlink()  # a write that was cut off; the renamed file is still whole
+        self._replay()
+        self._last_flush = time.monotonic()
+        self._dirty = False
 
     # -- reading ---------------------------------------------------------------------------------------
     def _load(self) -> None:
@@ -91,6 +106,62 @@ class RunStore:
 
             f.visititems(visit)
 
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> RunStore:
+        """Open a run (HDF5 file and/or journal) read-only, whatever its configuration."""
+        path = Path(path)
+        journal = path.with_name(path.name + ".journal")
+        config = None
+        if path.exists():
+            try:
+                with h5py.File(path, "r") as f:
+                    config = f.attrs.get("config")
+            except OSError as exc:
+                raise StoreError(f"run={str(path)!r} is not an HDF5 file ({exc}).") from exc
+        elif journal.exists():
+            with open(journal, "rb") as fh:
+                try:
+                    config = json.loads(fh.readline()).get("config")
+                except ValueError:
+                    config = None
+        if config is None:
+            raise StoreError(f"run={str(path)!r} holds no wkbnoise run. Give the --out file of a campaign.")
+        return cls(path, config, readonly=True)
+
+    def _check_journal_config(self) -> None:
+        with open(self.journal, "rb") as fh:
+            first = fh.readline()
+        try:
+            head = json.loads(first)
+        except ValueError:
+            return
+        if head.get("config") not in (None, self.config):
+            diff = _first_difference(head.get("config"), self.config)
+            raise StoreError(
+                f"journal {str(self.journal)!r} belongs to a run with another configuration ({diff}); refusing to "
+                "overwrite it. Re-run with the same flags to resume it, or give another --out path."
+            )
+
+    def _replay(self) -> None:
+        if not self.journal.exists():
+            return
+        with open(self.journal, "rb") as fh:
+            lines = fh.read().split(b"\n")
+        for line in lines[:-1]:  # the last piece has no newline: empty, or a line cut off by a kill
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if "config" in rec:
+                self.versions = {**rec.get("versions", {}), **self.versions}
+                if rec["config"] != self.config:
+                    raise StoreError(f"journal {str(self.journal)!r} belongs to another configuration; move it away "
+                                     "or give another --out path.")
+                continue
+            data = {k: np.frombuffer(base64.b64decode(v["b64"]), dtype=np.dtype(v["dtype"])).reshape(v["shape"])
+                    for k, v in rec["data"].items()}
+            self.records[rec["key"]] = (rec["attrs"], data)
+
     def __contains__(self, key: str) -> bool:
         return key in self.records
 
@@ -104,15 +175,37 @@ class RunStore:
 
     # -- writing ---------------------------------------------------------------------------------------
     def put(self, key: str, attrs: Mapping | None = None, data: Mapping | None = None) -> None:
-        """Record a finished unit of work and make it durable before returning."""
+        """Record a finished unit of work and make it durable (journal, fsync) before returning."""
         if not key or key.startswith("/") or "//" in key:
             raise StoreError(f"record key {key!r} must be a relative HDF5 path.")
-        self.records[key] = ({k: _clean_attr(v) for k, v in (attrs or {}).items()},
-                             {k: np.asarray(v) for k, v in (data or {}).items()})
-        self.flush()
+        attrs = {k: _clean_attr(v) for k, v in (attrs or {}).items()}
+        data = {k: np.ascontiguousarray(v) for k, v in (data or {}).items()}
+        for k, v in data.items():
+            if v.dtype.kind not in "biuf":
+                raise StoreError(f"record {key!r}: data {k!r} has dtype {v.dtype}; store numbers only (text as attrs).")
+        line = {"key": key, "attrs": {k: _jsonable(v) for k, v in attrs.items()},
+                "data": {k: {"dtype": v.dtype.str, "shape": list(v.shape), "b64": base64.b64encode(v.tobytes()).decode()}
+                         for k, v in data.items()}}
+        new = not self.journal.exists()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.journal, "ab") as fh:
+            if new:
+                fh.write(json.dumps({"config": self.config, "versions": self.versions}).encode() + b"\n")
+            fh.write(json.dumps(line).encode() + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.records[key] = (line["attrs"], data)
+        self._dirty = True
+        if time.monotonic() - self._last_flush >= self.checkpoint_s:
+            self.flush()
+
+    def close(self) -> None:
+        """Write the HDF5 file (if anything changed) and drop the journal."""
+        if self._dirty or not self.path.exists():
+            self.flush()
 
     def flush(self) -> None:
-        """Write every record to ``<path>.tmp``, fsync it, and rename it over the run file."""
+        """Write every record to ``<path>.tmp``, fsync it, rename it over the run file, drop the journal."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         with h5py.File(tmp, "w", track_order=True) as f:
@@ -141,6 +234,18 @@ class RunStore:
                 os.close(dir_fd)
         except OSError:  # pragma: no cover - platforms without directory fsync
             pass
+        if self.journal.exists():
+            self.journal.unlink()
+        self._dirty = False
+        self._last_flush = time.monotonic()
+
+
+def _jsonable(v):
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v != v:
+        return "nan"
+    return v
 
 
 def _first_difference(stored: str | None, wanted: str) -> str:

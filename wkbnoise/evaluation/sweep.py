@@ -170,6 +170,7 @@ def run_sweep(config: SweepConfig, out: str | Path, *, progress: bool = True, lo
             bar.close()
             for method in config.crossing:
                 ctx.crossing(method)
+    store.close()
     return store
 
 
