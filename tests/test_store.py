@@ -90,7 +90,7 @@ from standin_models import TwoLayer
 from wkbnoise.evaluation.config import ModelSpec, RateSpec, SweepConfig
 from wkbnoise.evaluation.sweep import run_sweep
 
-cfg = SweepConfig(models=(ModelSpec("a", (RateSpec.symmetric(0.05),)), ModelSpec("b", (RateSpec.symmetric(0.1),))),
+cfg = SweepConfig(models=(ModelSpec("a", (RateSpec.symmetric(0.05),)),),
                   methods=("none", "correct-only", "uniform-msp", "magnitude", "tac", "tac-bayes", "gaussian"),
                   budgets=(0.25, 1.0, 2.0), trials=4, calibration=64, draws=2)
 
