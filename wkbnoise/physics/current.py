@@ -32,7 +32,7 @@ CURRENT_MODELS = ("tsu_esaki", "simmons", "fn", "schuegraf_hu")
 # [band bottom, E_F - qV, E_F, E_F + 40 kT, barrier top], each cut into equal sub-panels of _GL_ORDER nodes.
 _GL_ORDER = 8
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(_GL_ORDER)
-_SUBPANELS = (48, 48, 40, 40)
+_SUBPANELS = (24, 24, 20, 20)
 _THERMAL_WINDOW_KT = 40.0
 _LINEAR_SUPPLY_BELOW = 1e-6  # qV/kT below which the supply difference is linearised
 _CHUNK = 4096

@@ -42,7 +42,7 @@ __all__ = [
 FLIP_MODELS = ("variability", "poisson", "counting")
 CELL_KINDS = ("flash", "dram")
 
-_V_NODES = 24
+_V_NODES = 16
 _VX, _VW = np.polynomial.legendre.leggauss(_V_NODES)
 #: thickness range [nm] searched for d*(t) by the forward model; outside it p is 0 (below) or 1 (above)
 _FORWARD_BRACKET_NM = (0.1, 15.0)
@@ -92,7 +92,7 @@ def retention_time_s(cell: StorageCell) -> np.ndarray:
     """Deterministic retention time of a charged cell [s].
 
     ``t_ret = C_T / A_ox * integral_{v_sense}^{v_stored} dV / (J(V) + i_other / A_ox)``, with J the
-    Tsu-Esaki current of the cell's supply, integrated on a 24-node Gauss-Legendre grid in V (log space).
+    Tsu-Esaki current of the cell's supply, integrated on a 16-node Gauss-Legendre grid in V (log space).
     With C_T from the oxide, ``C_T / A_ox = eps0 k / ((1 - alpha_G) d)`` and the result is area-free.
 
     Parameters
@@ -289,7 +289,7 @@ def log_flip_probability(t_s, cell: StorageCell, model: str = "variability", sig
     sigma = s_rel * d_bar
     if s_phi > 0.0:
         sigma = np.sqrt(sigma**2 + (s_phi * _barrier_to_thickness(cell, d_star)) ** 2)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         z = np.where(sigma > 0, (d_star - d_bar) / np.where(sigma > 0, sigma, 1.0),
                      np.where(d_star >= d_bar, np.inf, -np.inf))
     return norm.logcdf(z)
