@@ -83,3 +83,26 @@ def flip_dequantize_ref(codes, p_down, p_up, lut, key, method, block):
     lut2 = lut.reshape(-1, lut.shape[-1])
     rows = np.repeat(np.arange(lut2.shape[0]), flipped.size // lut2.shape[0])
     return lut2[rows, flipped.reshape(-1)].reshape(codes.shape)
+
+
+# ---- runtime room (issue 4): im2col and depthwise convolution in the (C, N, H, W) layout -----------------
+
+
+def im2col_cnhw_ref(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int) -> np.ndarray:
+    """Columns (C*kh*kw, N, Ho, Wo) of x (C, N, H, W): row (c, i, j) holds x_pad[c, :, i + sh*oh, j + sw*ow]."""
+    C, N, H, W = x.shape
+    xp = np.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+    xp[:, :, ph:ph + H, pw:pw + W] = x
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    rows = [xp[c, :, i:i + sh * Ho:sh, j:j + sw * Wo:sw] for c in range(C) for i in range(kh) for j in range(kw)]
+    return np.stack(rows)
+
+
+def depthwise_conv_cnhw_ref(x, w, bias, sh, sw, ph, pw) -> np.ndarray:
+    """Depthwise conv of x (C, N, H, W) with w (C, 1, kh, kw), as a float64 sum over the window, + bias."""
+    C, N, H, W = x.shape
+    kh, kw = w.shape[2:]
+    cols = im2col_cnhw_ref(x.astype(np.float64), kh, kw, sh, sw, ph, pw)  # (C*kh*kw, N, Ho, Wo)
+    cols = cols.reshape((C, kh * kw) + cols.shape[1:])
+    out = np.einsum("ckn...,ck->cn...", cols, w.reshape(C, kh * kw).astype(np.float64))
+    return out + bias.astype(np.float64)[:, None, None, None]

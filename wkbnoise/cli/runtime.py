@@ -1,9 +1,72 @@
-"""Commands of the runtime room (filled in by its issue)."""
+"""Commands of the runtime room: ``info``."""
 
 from __future__ import annotations
+
+from ._output import emit, flag_bool
 
 __all__ = ["RuntimeCommands"]
 
 
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.1f} %"
+
+
 class RuntimeCommands:
     """Mixin of :class:`wkbnoise.cli.Cli`."""
+
+    def info(self, file=None, config=None, warmup=False, json=False):
+        """Describe a weight file, or list the bundled MNIST zoo.
+
+        With FILE: the architecture, each quantizable layer (name, kind, shape, number of weights,
+        ||W||_inf in weight units), the parameter count (after BatchNorm folding) and, for an MNIST
+        classifier (1x28x28 input), the clean float and int8 accuracy on the 1,000 bundled test images
+        (int8: per-tensor symmetric quantize/dequantize of every quantizable layer).
+        Without FILE: one row per zoo model with its parameter count and both accuracies.
+
+        Args:
+            file: a .safetensors weight file (wkbnoise/PyTorch export, or a Hugging Face BERT encoder).
+            config: the Hugging Face config.json of a BERT file (default: config.json beside FILE).
+            warmup: compile the runtime's Numba kernels and print their first-call and warm times [s].
+            json: print one JSON object instead of tables.
+        """
+        warmup = flag_bool(warmup, "warmup")
+        as_json = flag_bool(json, "json")
+        from .. import zoo
+        from ..runtime import load_model
+        from ..runtime.summary import describe, is_mnist_classifier
+        from ..runtime.summary import warmup as run_warmup
+
+        if warmup:
+            rows = run_warmup()
+            text = "kernel                 first call [s]   warm call [s]   input\n" + "\n".join(
+                f"{r['kernel']:<22} {r['first_call_s']:>14.3f} {r['call_s']:>15.4f}   {r['shape']}" for r in rows)
+            emit({"warmup": rows}, text, as_json)
+            return None
+        if file is None:
+            images, labels = zoo.test_set()
+            rows = []
+            for name in zoo.names():
+                d = describe(zoo.load(name), images, labels)
+                rows.append({"name": name, **{k: d[k] for k in ("arch", "parameters", "quantizable_weights",
+                                                                "float_accuracy", "int8_accuracy")},
+                             "layers": len(d["layers"])})
+            text = ("bundled zoo (1,000 MNIST test images; int8 = per-tensor symmetric, every quantizable layer)\n"
+                    "model         parameters  quantizable  layers   float acc   int8 acc\n" + "\n".join(
+                        f"{r['name']:<12} {r['parameters']:>11,} {r['quantizable_weights']:>12,} {r['layers']:>7}"
+                        f" {_pct(r['float_accuracy']):>11} {_pct(r['int8_accuracy']):>10}" for r in rows))
+            emit({"zoo": rows}, text, as_json)
+            return None
+        model = load_model(file, config)
+        images, labels = zoo.test_set() if is_mnist_classifier(model) else (None, None)
+        d = describe(model, images, labels)
+        lines = [f"file          {d['path']}", f"architecture  {d['arch']} ({d['task']})",
+                 f"config        {d['config']}", f"parameters    {d['parameters']:,} (BatchNorm folded)",
+                 f"quantizable   {d['quantizable_weights']:,} weights in {len(d['layers'])} layers"]
+        if "float_accuracy" in d:
+            lines.append(f"accuracy      float {_pct(d['float_accuracy'])}, int8 {_pct(d['int8_accuracy'])} "
+                         f"(1,000 bundled MNIST test images)")
+        lines += ["", f"{'layer':<44} {'kind':<10} {'shape':<18} {'weights':>9} {'||W||_inf':>10}"]
+        lines += [f"{ly['name']:<44} {ly['kind']:<10} {'x'.join(map(str, ly['shape'])):<18} {ly['n_weights']:>9,}"
+                  f" {ly['w_inf']:>10.4f}" for ly in d["layers"]]
+        emit(d, "\n".join(lines), as_json)
+        return None

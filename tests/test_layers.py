@@ -1,0 +1,237 @@
+"""Runtime layers against torch.nn.functional, and the Numba kernels against their NumPy twins."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from reference import depthwise_conv_cnhw_ref, im2col_cnhw_ref
+
+from wkbnoise.runtime import _kernels, layers
+
+RTOL = 1e-5
+
+
+def rel_err(a, b) -> float:
+    """max |a - b| / max |b|: the normwise relative error used throughout the runtime tests."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
+def rand(*shape, seed=0, scale=1.0):
+    return (scale * np.random.default_rng(seed).standard_normal(shape)).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------- kernels vs twins
+@pytest.mark.torch
+@pytest.mark.parametrize("k,s,p", [(3, 1, 1), (5, 1, 2), (3, 2, 1), (7, 7, 0), (1, 2, 0), (2, 1, 0)])
+def test_im2col_kernel_equals_twin(k, s, p):
+    x = rand(3, 4, 11, 10)
+    Ho, Wo = (11 + 2 * p - k) // s + 1, (10 + 2 * p - k) // s + 1
+    out = np.empty((3 * k * k, 4, Ho, Wo), np.float32)
+    _kernels.im2col_cnhw(x, k, k, s, s, p, p, out)
+    np.testing.assert_array_equal(out, im2col_cnhw_ref(x, k, k, s, s, p, p))  # a copy: bit for bit
+
+
+def test_im2col_twin_is_a_convolution():
+    """The twin itself against a direct definition of one output pixel (checks the (c, i, j) row order)."""
+    x = rand(2, 1, 5, 5)
+    cols = im2col_cnhw_ref(x, 3, 3, 1, 1, 1, 1)
+    assert cols[0 * 9 + 1 * 3 + 2, 0, 2, 3] == x[0, 0, 2, 4]   # c=0, i=1, j=2 at (oh, ow) = (2, 3)
+    assert cols[1 * 9 + 0 * 3 + 0, 0, 0, 0] == 0.0              # top-left padding
+    assert cols[1 * 9 + 2 * 3 + 2, 0, 1, 1] == x[1, 0, 2, 2]
+
+
+@pytest.mark.parametrize("s", [1, 2])
+def test_depthwise_kernel_matches_twin(s):
+    x, w, b = rand(6, 3, 9, 8), rand(6, 1, 3, 3, seed=1), rand(6, seed=2)
+    Ho, Wo = (9 + 2 - 3) // s + 1, (8 + 2 - 3) // s + 1
+    out = np.empty((6, 3, Ho, Wo), np.float32)
+    _kernels.depthwise_conv_cnhw(x, w, b, s, s, 1, 1, out)
+    ref = depthwise_conv_cnhw_ref(x, w, b, s, s, 1, 1)
+    assert rel_err(out, ref) < 1e-6
+    wrong = depthwise_conv_cnhw_ref(x, w[:, :, ::-1, ::-1].copy(), b, s, s, 1, 1)  # a flipped kernel is caught
+    assert rel_err(out, wrong) > 1e-2
+
+
+def test_kernel_signatures_are_float32():
+    x = rand(1, 2, 6, 6)
+    out = np.empty((9, 2, 6, 6), np.float32)
+    _kernels.im2col_cnhw(x, 3, 3, 1, 1, 1, 1, out)
+    assert str(_kernels.im2col_cnhw.nopython_signatures[0].args[0]) == "array(float32, 4d, C)"
+
+
+# ------------------------------------------------------------------------------------------- against torch
+@pytest.fixture(scope="module")
+def F():
+    torch = pytest.importorskip("torch")
+    return torch.nn.functional
+
+
+def T(a):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("cin,cout,k,stride,padding,groups", [
+    (1, 6, 5, 1, 2, 1), (6, 16, 5, 1, 0, 1), (16, 32, 3, 2, 1, 1), (8, 8, 3, 1, 1, 8), (8, 8, 3, 2, 1, 8),
+    (4, 6, 3, 1, 1, 2), (1, 64, 7, 7, 0, 1), (16, 32, 1, 2, 0, 1), (12, 20, 1, 1, 0, 1),
+])
+def test_conv2d(F, cin, cout, k, stride, padding, groups):
+    x, w, b = rand(5, cin, 14, 13), rand(cout, cin // groups, k, k, seed=1), rand(cout, seed=2)
+    got = layers.conv2d(x, w, b, stride=stride, padding=padding, groups=groups)
+    ref = F.conv2d(T(x), T(w), T(b), stride=stride, padding=padding, groups=groups).numpy()
+    assert got.shape == ref.shape and got.dtype == np.float32
+    assert rel_err(got, ref) < RTOL
+    no_bias = layers.conv2d(x, w, None, stride=stride, padding=padding, groups=groups)
+    assert rel_err(no_bias, ref) > 1e-3  # the check sees a missing bias
+
+
+@pytest.mark.torch
+def test_linear_relu_relu6_gelu(F):
+    x, w, b = rand(7, 5, 12, scale=4), rand(9, 12, seed=1), rand(9, seed=2)
+    assert rel_err(layers.linear(x, w, b), F.linear(T(x), T(w), T(b)).numpy()) < RTOL
+    assert rel_err(layers.linear(x[0], w, b), F.linear(T(x[0]), T(w), T(b)).numpy()) < RTOL
+    np.testing.assert_array_equal(layers.relu(x), F.relu(T(x)).numpy())
+    np.testing.assert_array_equal(layers.relu6(x), F.relu6(T(x)).numpy())
+    assert rel_err(layers.gelu(x), F.gelu(T(x)).numpy()) < 1e-6
+    assert rel_err(layers.gelu(x, "tanh"), F.gelu(T(x), approximate="tanh").numpy()) < 1e-6
+    assert rel_err(layers.gelu(x, "tanh"), F.gelu(T(x)).numpy()) > 1e-5  # exact vs tanh form: told apart
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("k,s,p", [(2, 2, 0), (3, 2, 1), (3, 1, 1), (2, 1, 0)])
+def test_pooling(F, k, s, p):
+    x = rand(3, 4, 9, 8)
+    np.testing.assert_array_equal(layers.max_pool2d(x, k, s, p), F.max_pool2d(T(x), k, s, p).numpy())
+    assert rel_err(layers.avg_pool2d(x, k, s, p), F.avg_pool2d(T(x), k, s, p).numpy()) < RTOL
+    assert layers.max_pool2d(x, k, s, p).shape == F.max_pool2d(T(x), k, s, p).shape
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("out", [1, 2, 3, (2, 4), 7])
+def test_adaptive_avg_pool(F, out):
+    x = rand(2, 3, 7, 9)
+    assert rel_err(layers.adaptive_avg_pool2d(x, out), F.adaptive_avg_pool2d(T(x), out).numpy()) < RTOL
+
+
+@pytest.mark.torch
+def test_flatten_add_softmax(F):
+    import torch
+
+    x, y = rand(2, 3, 4, 5), rand(2, 3, 4, 5, seed=1)
+    np.testing.assert_array_equal(layers.flatten(x), torch.flatten(T(x), 1).numpy())
+    np.testing.assert_array_equal(layers.add(x, y), (T(x) + T(y)).numpy())
+    s = rand(4, 6, scale=10)
+    assert rel_err(layers.softmax(s), F.softmax(T(s), dim=-1).numpy()) < 1e-6
+    assert rel_err(layers.softmax(s, axis=0), F.softmax(T(s), dim=0).numpy()) < 1e-6
+
+
+@pytest.mark.torch
+def test_layer_norm(F):
+    x, w, b = rand(3, 5, 16, scale=3) + 2, rand(16, seed=1), rand(16, seed=2)
+    for eps in (1e-6, 1e-12):
+        assert rel_err(layers.layer_norm(x, w, b, eps), F.layer_norm(T(x), (16,), T(w), T(b), eps).numpy()) < RTOL
+
+
+def _mha_torch(torch, x, wq, bq, wk, bk, wv, bv, wo, bo, heads, mask=None):
+    n, t, d = x.shape
+    dh = d // heads
+
+    def split(w, b):
+        return (T(x) @ T(w).T + T(b)).reshape(n, t, heads, dh).transpose(1, 2)
+
+    q, k, v = split(wq, bq), split(wk, bk), split(wv, bv)
+    am = None if mask is None else T(mask.astype(bool))[:, None, None, :]
+    ctx = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=am)
+    return (ctx.transpose(1, 2).reshape(n, t, d) @ T(wo).T + T(bo)).numpy()
+
+
+@pytest.mark.torch
+def test_self_attention_with_padding_mask(F):
+    import torch
+
+    d, heads = 32, 4
+    x = rand(3, 6, d)
+    ws = [rand(d, d, seed=i, scale=0.3) for i in range(4)]
+    bs = [rand(d, seed=10 + i, scale=0.1) for i in range(4)]
+    args = (ws[0], bs[0], ws[1], bs[1], ws[2], bs[2], ws[3], bs[3])
+    mask = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 0]])
+    got = layers.self_attention(x, *args, heads=heads, bias=layers.attention_bias(mask))
+    assert rel_err(got, _mha_torch(torch, x, *args, heads, mask)) < RTOL
+    assert rel_err(layers.self_attention(x, *args, heads=heads), _mha_torch(torch, x, *args, heads)) < RTOL
+    unmasked = layers.self_attention(x, *args, heads=heads)
+    assert rel_err(unmasked[1], got[1]) > 1e-3  # the mask changes the padded sequences
+
+
+@pytest.mark.torch
+def test_prenorm_block_matches_torch_vit_block(F):
+    tm = pytest.importorskip("wkbnoise.zoo.train_models")
+    import torch
+
+    torch.manual_seed(0)
+    block = tm.Block(32, 4, 64).eval()
+    for p in block.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    x = rand(2, 5, 32)
+    with torch.no_grad():
+        ref = block(T(x)).numpy()
+    p = {f"b.{k}": v.detach().numpy() for k, v in block.state_dict().items()}
+    assert rel_err(layers.prenorm_block(x, p, "b.", heads=4, eps=1e-6), ref) < RTOL
+
+
+@pytest.mark.torch
+def test_postnorm_block_and_embeddings_match_torch(F):
+    """A BERT layer written with torch.nn modules (HF's names), independent of transformers."""
+    import torch
+    from torch import nn
+
+    d, f, heads = 32, 48, 4
+    torch.manual_seed(1)
+    mods = nn.ModuleDict({
+        "attention_self_query": nn.Linear(d, d), "attention_self_key": nn.Linear(d, d),
+        "attention_self_value": nn.Linear(d, d), "attention_output_dense": nn.Linear(d, d),
+        "attention_output_LayerNorm": nn.LayerNorm(d, eps=1e-12), "intermediate_dense": nn.Linear(d, f),
+        "output_dense": nn.Linear(f, d), "output_LayerNorm": nn.LayerNorm(d, eps=1e-12),
+    })
+    for prm in mods.parameters():
+        nn.init.normal_(prm, std=0.3)
+    x = rand(2, 7, d)
+    mask = np.array([[1] * 7, [1, 1, 1, 1, 0, 0, 0]])
+    with torch.no_grad():
+        att = _mha_torch(torch, x, *[getattr(mods[f"attention_self_{n}"], a).detach().numpy()
+                                     for n in ("query", "key", "value") for a in ("weight", "bias")],
+                         mods["attention_output_dense"].weight.detach().numpy(),
+                         mods["attention_output_dense"].bias.detach().numpy(),
+                         heads, mask)
+        h = mods["attention_output_LayerNorm"](T(att) + T(x))
+        ffn = mods["output_dense"](F.gelu(mods["intermediate_dense"](h)))
+        ref = mods["output_LayerNorm"](ffn + h).numpy()
+    p = {"L." + k.replace("_", ".", 2 if k.startswith("attention") else 1): v.numpy()
+         for k, v in mods.state_dict().items()}
+    got = layers.postnorm_block(x, p, "L.", heads=heads, eps=1e-12, bias=layers.attention_bias(mask))
+    assert rel_err(got, ref) < RTOL
+
+    vocab, maxpos = 50, 16
+    word, pos, typ = rand(vocab, d, seed=3), rand(maxpos, d, seed=4), rand(2, d, seed=5)
+    lw, lb = rand(d, seed=6), rand(d, seed=7)
+    ids = np.random.default_rng(0).integers(0, vocab, (2, 7))
+    types = np.array([[0] * 7, [0, 0, 0, 1, 1, 1, 1]])
+    with torch.no_grad():
+        e = T(word)[T(ids)] + T(pos)[:7][None] + T(typ)[T(types)]
+        ref = F.layer_norm(e, (d,), T(lw), T(lb), 1e-12).numpy()
+    assert rel_err(layers.embeddings(ids, types, word, pos, typ, lw, lb, 1e-12), ref) < RTOL
+
+
+def test_weights_are_never_modified():
+    x, w, b = rand(2, 3, 8, 8), rand(4, 3, 3, 3, seed=1), rand(4, seed=2)
+    for a in (x, w, b):
+        a.setflags(write=False)
+    layers.conv2d(x, w, b, padding=1)
+    layers.conv2d(rand(2, 4, 8, 8), rand(4, 1, 3, 3), b, padding=1, groups=4)
+    layers.linear(rand(3, 3), rand(4, 3), b)
+    assert math.isfinite(float(layers.gelu(x).sum()))

@@ -1,0 +1,310 @@
+"""Network layers as pure functions over float32 arrays (NCHW images, (N, T, D) token sequences).
+
+Every function reads its weights as arguments and never modifies them; the PyTorch layouts are kept
+(conv weight ``(C_out, C_in / groups, kh, kw)``, linear weight ``(out, in)``). Each layer matches
+``torch.nn.functional`` (``tests/test_layers.py``).
+
+The CNN models of :mod:`wkbnoise.runtime.models` run internally in a channel-major ``(C, N, H, W)``
+layout ("CNHW"): a convolution is then one BLAS matrix product ``W (C_out, C_in kh kw) @ cols (C_in kh kw,
+N Ho Wo)`` that reads the PyTorch weight as it is stored and writes the next layer's input directly.
+The ``*_cnhw`` functions are that internal form; the public NCHW functions wrap them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import special
+
+from . import _kernels
+
+__all__ = [
+    "conv2d", "linear", "relu", "relu6", "gelu", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+    "flatten", "add", "layer_norm", "softmax", "self_attention", "embeddings", "prenorm_block",
+    "postnorm_block",
+]
+
+_F32 = np.float32
+
+
+def _pair(v) -> tuple[int, int]:
+    return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
+
+
+def _out_size(n: int, k: int, s: int, p: int) -> int:
+    return (n + 2 * p - k) // s + 1
+
+
+# ---------------------------------------------------------------------------------------------------------
+# internal channel-major (C, N, H, W) forms
+# ---------------------------------------------------------------------------------------------------------
+def im2col_cnhw(x, kernel, stride, padding):
+    """Columns ``(C kh kw, N Ho Wo)`` of a (C, N, H, W) float32 array, rows ordered (c, i, j) like PyTorch."""
+    C, N, H, W = x.shape
+    kh, kw = kernel
+    sh, sw = stride
+    ph, pw = padding
+    Ho, Wo = _out_size(H, kh, sh, ph), _out_size(W, kw, sw, pw)
+    cols = np.empty((C * kh * kw, N, Ho, Wo), dtype=_F32)
+    _kernels.im2col_cnhw(x, kh, kw, sh, sw, ph, pw, cols)
+    return cols.reshape(C * kh * kw, N * Ho * Wo)
+
+
+def conv2d_cnhw(x, w, b=None, *, stride=1, padding=0, groups=1, cols=None):
+    """Convolution of a (C, N, H, W) array; returns (C_out, N, Ho, Wo). ``cols`` reuses a cached im2col."""
+    C, N, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    sh, sw = _pair(stride)
+    ph, pw = _pair(padding)
+    Ho, Wo = _out_size(H, kh, sh, ph), _out_size(W, kw, sw, pw)
+    if groups == 1:
+        if cols is None:
+            if kh == kw == 1 and sh == sw == 1 and ph == pw == 0:
+                cols = x.reshape(C, N * H * W)
+            else:
+                cols = im2col_cnhw(x, (kh, kw), (sh, sw), (ph, pw))
+        out = np.dot(w.reshape(O, Cg * kh * kw), cols)
+        if b is not None:
+            out += b[:, None]
+        return out.reshape(O, N, Ho, Wo)
+    if groups == C == O and Cg == 1:
+        out = np.empty((O, N, Ho, Wo), dtype=_F32)
+        bias = np.zeros(O, _F32) if b is None else np.ascontiguousarray(b, _F32)
+        _kernels.depthwise_conv_cnhw(np.ascontiguousarray(x), np.ascontiguousarray(w), bias, sh, sw, ph, pw, out)
+        return out
+    cin, cout = C // groups, O // groups
+    parts = [
+        conv2d_cnhw(np.ascontiguousarray(x[g * cin:(g + 1) * cin]), w[g * cout:(g + 1) * cout],
+                    None if b is None else b[g * cout:(g + 1) * cout], stride=stride, padding=padding)
+        for g in range(groups)
+    ]
+    return np.concatenate(parts, axis=0)
+
+
+def _windows(x, kernel, stride, padding, fill):
+    """The kh*kw strided views of (..., H, W) whose elementwise reduction is a pooling; pad value ``fill``."""
+    kh, kw = _pair(kernel)
+    sh, sw = _pair(stride)
+    ph, pw = _pair(padding)
+    H, W = x.shape[-2:]
+    Ho, Wo = _out_size(H, kh, sh, ph), _out_size(W, kw, sw, pw)
+    if ph or pw:
+        xp = np.full(x.shape[:-2] + (H + 2 * ph, W + 2 * pw), fill, dtype=_F32)
+        xp[..., ph:ph + H, pw:pw + W] = x
+        x = xp
+    return [x[..., i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw] for i in range(kh) for j in range(kw)]
+
+
+def max_pool_cnhw(x, kernel, stride, padding=0):
+    """Max pooling over the last two axes of (..., H, W) (padding counts as -inf, as in PyTorch)."""
+    views = _windows(x, kernel, stride, padding, -np.inf)
+    out = views[0].copy()
+    for v in views[1:]:
+        np.maximum(out, v, out=out)
+    return out
+
+
+def avg_pool_cnhw(x, kernel, stride, padding=0):
+    """Average pooling over the last two axes (zero padding counted in the divisor, as PyTorch's default)."""
+    views = _windows(x, kernel, stride, padding, 0.0)
+    out = views[0].copy()
+    for v in views[1:]:
+        out += v
+    out *= _F32(1.0 / len(views))
+    return out
+
+
+def adaptive_avg_pool_cnhw(x, output_size):
+    """Adaptive average pooling over the last two axes with PyTorch's bins [floor(iH/o), ceil((i+1)H/o))."""
+    oh, ow = _pair(output_size)
+    H, W = x.shape[-2:]
+    if oh == ow == 1:
+        return x.mean(axis=(-2, -1), dtype=_F32, keepdims=True)
+    out = np.empty(x.shape[:-2] + (oh, ow), dtype=_F32)
+    for i in range(oh):
+        h0, h1 = (i * H) // oh, -(-((i + 1) * H) // oh)
+        for j in range(ow):
+            w0, w1 = (j * W) // ow, -(-((j + 1) * W) // ow)
+            out[..., i, j] = x[..., h0:h1, w0:w1].mean(axis=(-2, -1), dtype=_F32)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# public NCHW / token functions
+# ---------------------------------------------------------------------------------------------------------
+def _nchw_to_cnhw(x):
+    return np.ascontiguousarray(np.asarray(x, dtype=_F32).transpose(1, 0, 2, 3))
+
+
+def _cnhw_to_nchw(x):
+    return np.ascontiguousarray(x.transpose(1, 0, 2, 3))
+
+
+def conv2d(x, w, b=None, *, stride=1, padding=0, groups=1):
+    """2-D convolution (cross-correlation), as ``torch.nn.functional.conv2d``.
+
+    Parameters
+    ----------
+    x : ndarray of float32, shape (N, C_in, H, W)
+        Input images.
+    w : ndarray of float32, shape (C_out, C_in / groups, kh, kw)
+        Kernel.
+    b : ndarray of float32, shape (C_out,), optional
+        Bias.
+    stride, padding : int or (int, int)
+        Stride and zero padding [pixels].
+    groups : int
+        Channel groups (``groups = C_in = C_out``: depthwise).
+
+    Returns
+    -------
+    ndarray of float32, shape (N, C_out, Ho, Wo)
+    """
+    return _cnhw_to_nchw(conv2d_cnhw(_nchw_to_cnhw(x), w, b, stride=stride, padding=padding, groups=groups))
+
+
+def linear(x, w, b=None):
+    """``x @ w.T + b`` over the last axis of ``x`` (``w``: (out, in), PyTorch layout); float32."""
+    if x.ndim == 2:
+        out = np.dot(x, w.T)
+    else:
+        out = np.dot(x.reshape(-1, x.shape[-1]), w.T).reshape(x.shape[:-1] + (w.shape[0],))
+    if b is not None:
+        out += b
+    return out
+
+
+def relu(x):
+    """max(x, 0), float32."""
+    return np.maximum(x, _F32(0))
+
+
+def relu6(x):
+    """min(max(x, 0), 6), float32."""
+    return np.clip(x, _F32(0), _F32(6))
+
+
+_INV_SQRT2 = _F32(1.0 / math.sqrt(2.0))
+
+
+def gelu(x, approximate: str = "none"):
+    """GELU, exact ``0.5 x (1 + erf(x / sqrt 2))`` (``approximate="tanh"``: the tanh form of HF ``gelu_new``)."""
+    x = np.asarray(x, dtype=_F32)
+    if approximate == "tanh":
+        c = _F32(math.sqrt(2.0 / math.pi))
+        return _F32(0.5) * x * (_F32(1) + np.tanh(c * (x + _F32(0.044715) * x * x * x)))
+    out = special.erf(x * _INV_SQRT2)
+    out += _F32(1)
+    out *= x
+    out *= _F32(0.5)
+    return out
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """Max pooling of (N, C, H, W), as ``F.max_pool2d`` (``stride`` defaults to ``kernel_size``)."""
+    return max_pool_cnhw(np.asarray(x, _F32), kernel_size, kernel_size if stride is None else stride, padding)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    """Average pooling of (N, C, H, W), as ``F.avg_pool2d`` (padding counted in the divisor)."""
+    return avg_pool_cnhw(np.asarray(x, _F32), kernel_size, kernel_size if stride is None else stride, padding)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Adaptive average pooling of (N, C, H, W), as ``F.adaptive_avg_pool2d``."""
+    return adaptive_avg_pool_cnhw(np.asarray(x, _F32), output_size)
+
+
+def flatten(x, start_dim: int = 1):
+    """Merge the axes from ``start_dim`` on, in C order (as ``torch.flatten``)."""
+    return np.ascontiguousarray(x).reshape(x.shape[:start_dim] + (-1,))
+
+
+def add(x, y):
+    """Residual addition ``x + y``."""
+    return np.add(x, y)
+
+
+def layer_norm(x, w, b, eps: float = 1e-5):
+    """LayerNorm over the last axis (biased variance, as ``F.layer_norm``); float32."""
+    mu = x.mean(axis=-1, keepdims=True, dtype=_F32)
+    xc = x - mu
+    var = np.einsum("...i,...i->...", xc, xc)[..., None] * _F32(1.0 / x.shape[-1])
+    xc *= 1.0 / np.sqrt(var + _F32(eps))
+    xc *= w
+    xc += b
+    return xc
+
+
+def softmax(x, axis: int = -1):
+    """Softmax along ``axis``, max-shifted; float32."""
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+def attention_bias(attention_mask):
+    """Additive mask (N, 1, 1, T): 0 where ``attention_mask`` is 1, float32 min where it is 0 (as HF BERT)."""
+    m = np.asarray(attention_mask)
+    return ((1 - m.astype(_F32)) * np.finfo(_F32).min)[:, None, None, :]
+
+
+def self_attention(x, wq, bq, wk, bk, wv, bv, wo, bo, *, heads: int, bias=None):
+    """Multi-head self-attention of (N, T, D) tokens; returns (N, T, D).
+
+    ``softmax(q k^T / sqrt(D / heads) + bias) v`` per head, then the output projection ``wo``. ``bias`` is
+    an additive (N, 1, 1, T) mask, e.g. :func:`attention_bias` of a padding mask.
+    """
+    N, T, D = x.shape
+    dh = D // heads
+    x2 = x.reshape(N * T, D)
+
+    def heads_of(w, b):
+        return (linear(x2, w, b)).reshape(N, T, heads, dh).transpose(0, 2, 1, 3)
+
+    q, k, v = heads_of(wq, bq), heads_of(wk, bk), heads_of(wv, bv)
+    q *= _F32(1.0 / math.sqrt(dh))
+    scores = np.matmul(q, k.transpose(0, 1, 3, 2))
+    if bias is not None:
+        scores += bias
+    p = softmax(scores, axis=-1)
+    ctx = np.matmul(p, v).transpose(0, 2, 1, 3).reshape(N * T, D)
+    return linear(ctx, wo, bo).reshape(N, T, D)
+
+
+def embeddings(input_ids, token_type_ids, word, position, token_type, ln_w, ln_b, eps: float):
+    """BERT embeddings: word + position + token-type rows, then LayerNorm; (N, T) ids -> (N, T, D)."""
+    ids = np.asarray(input_ids, dtype=np.int64)
+    T = ids.shape[1]
+    h = word[ids] + position[:T][None]
+    h += token_type[np.asarray(token_type_ids, dtype=np.int64)]
+    return layer_norm(h, ln_w, ln_b, eps)
+
+
+def prenorm_block(x, p, prefix: str, *, heads: int, eps: float, bias=None):
+    """ViT encoder block (timm names under ``prefix``): ``x + attn(norm1 x)``, then ``x + mlp(norm2 x)``."""
+    h = layer_norm(x, p[prefix + "norm1.weight"], p[prefix + "norm1.bias"], eps)
+    qkv_w, qkv_b = p[prefix + "attn.qkv.weight"], p[prefix + "attn.qkv.bias"]
+    D = x.shape[-1]
+    x = x + self_attention(h, qkv_w[:D], qkv_b[:D], qkv_w[D:2 * D], qkv_b[D:2 * D], qkv_w[2 * D:],
+                           qkv_b[2 * D:], p[prefix + "attn.proj.weight"], p[prefix + "attn.proj.bias"],
+                           heads=heads, bias=bias)
+    h = layer_norm(x, p[prefix + "norm2.weight"], p[prefix + "norm2.bias"], eps)
+    h = gelu(linear(h, p[prefix + "mlp.fc1.weight"], p[prefix + "mlp.fc1.bias"]))
+    x += linear(h, p[prefix + "mlp.fc2.weight"], p[prefix + "mlp.fc2.bias"])
+    return x
+
+
+def postnorm_block(x, p, prefix: str, *, heads: int, eps: float, bias=None, act: str = "none"):
+    """BERT encoder layer (HF names under ``prefix``): ``LN(x + attn x)``, then ``LN(h + ffn h)``."""
+    a = prefix + "attention."
+    att = self_attention(x, p[a + "self.query.weight"], p[a + "self.query.bias"], p[a + "self.key.weight"],
+                         p[a + "self.key.bias"], p[a + "self.value.weight"], p[a + "self.value.bias"],
+                         p[a + "output.dense.weight"], p[a + "output.dense.bias"], heads=heads, bias=bias)
+    att += x
+    h = layer_norm(att, p[a + "output.LayerNorm.weight"], p[a + "output.LayerNorm.bias"], eps)
+    f = gelu(linear(h, p[prefix + "intermediate.dense.weight"], p[prefix + "intermediate.dense.bias"]), act)
+    f = linear(f, p[prefix + "output.dense.weight"], p[prefix + "output.dense.bias"])
+    f += h
+    return layer_norm(f, p[prefix + "output.LayerNorm.weight"], p[prefix + "output.LayerNorm.bias"], eps)

@@ -1,0 +1,83 @@
+"""What ``wkbnoise info`` reports about a model: layers, sizes, ``||W||_inf``, clean float and int8 accuracy."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from ..quant import quantize
+from .base import Model
+from .models import accuracy
+
+__all__ = ["int8_weights", "describe", "is_mnist_classifier", "warmup"]
+
+
+def int8_weights(model: Model, bits: int = 8) -> dict[str, np.ndarray]:
+    """Every quantizable layer quantized and dequantized (per-tensor symmetric, two's complement), float32.
+
+    Parameters
+    ----------
+    model : Model
+        A loaded model.
+    bits : int
+        Bits per weight.
+
+    Returns
+    -------
+    dict of str to ndarray of float32
+        Layer name -> dequantized weight, ready for ``model(x, weights=...)``.
+    """
+    return {ly.name: quantize(np.asarray(ly.weight), bits).dequantize().astype(np.float32, copy=False)
+            for ly in model.layers}
+
+
+def is_mnist_classifier(model: Model) -> bool:
+    """True for a classifier that reads the bundled MNIST images (1x28x28) and has 10 outputs."""
+    return model.task == "classifier" and list(model.input_spec.get("shape") or []) == [1, 28, 28]
+
+
+def describe(model: Model, images=None, labels=None) -> dict:
+    """Architecture, quantizable layers (name, kind, shape, size, ``||W||_inf``), parameter count and, when
+    ``images``/``labels`` are given, clean float and int8 accuracy [0..1]."""
+    layers = [{"name": ly.name, "kind": ly.kind, "shape": list(ly.weight.shape), "n_weights": ly.n_weights,
+               "w_inf": float(np.max(np.abs(ly.weight)))} for ly in model.layers]
+    out = {"arch": model.arch, "task": model.task, "config": model.config,
+           "path": None if model.path is None else str(model.path),
+           "parameters": int(sum(a.size for a in model.params.values())),
+           "quantizable_weights": int(sum(ly.n_weights for ly in model.layers)), "layers": layers}
+    stored = model.metadata.get("wkbnoise.float_accuracy")
+    if stored is not None:
+        try:
+            out["stored_float_accuracy"] = float(json.loads(stored))
+        except (ValueError, TypeError):
+            out["stored_float_accuracy"] = None
+    if images is not None and labels is not None and model.task == "classifier":
+        x = model.prepare(model.preprocess(images))
+        out["float_accuracy"] = accuracy(model, x, labels)
+        out["int8_accuracy"] = accuracy(model, x, labels, weights=int8_weights(model))
+    return out
+
+
+def warmup() -> list[dict]:
+    """Compile the runtime's Numba kernels (cached on disk) and time a call of each [s]."""
+    from . import _kernels
+
+    rows = []
+    x = np.random.default_rng(0).standard_normal((16, 64, 28, 28)).astype(np.float32)
+    cols = np.empty((144, 64, 28, 28), np.float32)
+    w = np.random.default_rng(1).standard_normal((16, 1, 3, 3)).astype(np.float32)
+    out = np.empty((16, 64, 28, 28), np.float32)
+    calls = {"im2col_cnhw": lambda: _kernels.im2col_cnhw(x, 3, 3, 1, 1, 1, 1, cols),
+             "depthwise_conv_cnhw": lambda: _kernels.depthwise_conv_cnhw(x, w, np.zeros(16, np.float32), 1, 1, 1,
+                                                                        1, out)}
+    for name, call in calls.items():
+        t0 = time.perf_counter()
+        call()
+        t1 = time.perf_counter()
+        call()
+        t2 = time.perf_counter()
+        rows.append({"kernel": name, "first_call_s": t1 - t0, "call_s": t2 - t1,
+                     "shape": "16x64x28x28, 3x3"})
+    return rows
