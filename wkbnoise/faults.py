@@ -40,7 +40,7 @@ __all__ = ["flip_codes", "flip_dequantize", "choose_method", "derive_keys", "BLO
            "METHODS", "mask_tables", "skip_tables"]
 
 BLOCK = 16384                 # elements per block of the skip sampler (part of the result's definition)
-SKIP_MAX_EVENTS = 0.25        # skip sampler when sum_k max(pd_k, pu_k) <= this (measured in bench/flips.py)
+SKIP_MAX_EVENTS = 0.1         # skip sampler when sum_k max(pd_k, pu_k) <= this (crossover measured with bench/flips.py)
 METHODS = ("auto", "skip", "mask")
 
 

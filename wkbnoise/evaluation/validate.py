@@ -387,10 +387,10 @@ def lut_rows(ctx: Context) -> list[Row]:
 
 
 def gaussian_rows(ctx: Context) -> list[Row]:
-    """The heavy tail: P(|q~ - q| >= 2^(B-2)) exact vs Monte Carlo, and what a Gaussian of T2's variance says."""
+    """The heavy tail: P(|q~ - q| >= 2^(B-1)) exact vs Monte Carlo, and what a Gaussian of T2's variance says."""
     cfg, r = ctx.config, ctx.rates
     q = ctx.values
-    thresh = 2.0 ** (r.bits - 2)
+    thresh = 2.0 ** (r.bits - 1)
     t = _theory.transition_matrix(r) if r.bits <= 10 else None
     hist = np.zeros(2**r.bits)
     big = 0
