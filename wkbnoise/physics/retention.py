@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import optimize
 from scipy.special import logsumexp
-from scipy.stats import norm
+from scipy.special import log_ndtr, ndtri
 
 from ..constants import ELEMENTARY_CHARGE_C, SECONDS_PER_YEAR, VACUUM_PERMITTIVITY_F_PER_M
 from ..errors import InputError, PhysicsDomainError
@@ -292,7 +292,7 @@ def log_flip_probability(t_s, cell: StorageCell, model: str = "variability", sig
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         z = np.where(sigma > 0, (d_star - d_bar) / np.where(sigma > 0, sigma, 1.0),
                      np.where(d_star >= d_bar, np.inf, -np.inf))
-    return norm.logcdf(z)
+    return log_ndtr(z)
 
 
 def _barrier_to_thickness(cell: StorageCell, d_star: np.ndarray) -> np.ndarray:
@@ -616,7 +616,7 @@ def thickness_for(p_target, t_s, cell: StorageCell, model: str = "variability",
         ln_tau = np.log(t) - np.log(-np.log1p(-p))
         return _solve_or_raise(cell, ln_tau, lo, hi, p, t)
     if model == "variability" and s_phi == 0.0:
-        z = norm.ppf(p)
+        z = ndtri(p)
         den = 1.0 + s_rel * z
         if np.any(den <= 0):
             raise PhysicsDomainError(
