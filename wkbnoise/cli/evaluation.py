@@ -1,9 +1,161 @@
-"""Commands of the evaluation room (filled in by its issue)."""
+"""Commands of the evaluation room: ``eval`` (Monte Carlo accuracy under bit flips, TAC vs baselines) and
+``reproduce`` (claims C1-C6 of spec/evaluation.md, rendered to docs/results.md)."""
 
 from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ..errors import InputError
+from ._output import emit, flag_bool, flag_choice, flag_float, flag_int, flag_list
 
 __all__ = ["EvaluationCommands"]
 
 
+def _log(as_json: bool):
+    def say(msg: str) -> None:
+        if not as_json:
+            sys.stderr.write(msg + "\n")
+            sys.stderr.flush()
+
+    return say
+
+
 class EvaluationCommands:
     """Mixin of :class:`wkbnoise.cli.Cli`."""
+
+    def eval(self, file=None, p_flip=None, material=None, thickness_nm=None, years=None, cell="flash",
+             symmetric=False, methods=None, budgets=None, trials=None, images=None, inputs=None, labels=None,
+             metric=None, seed=0, out=None, plan_json=None, code="ideal", json=False):
+        """Monte Carlo accuracy of a quantized model whose stored weight bits flip, TAC against the baselines.
+
+        With no FILE it evaluates the bundled zoo (lenet5, vgg, resnet20, mobilenetv2, vit) at the paper's
+        defaults (INT8, symmetric p_flip = 0.10 for CNNs and 0.05 for the ViT) in a quick form that fits in
+        minutes on two cores; it says which settings it used. Prints per model the clean and INT8 metric, per
+        method and budget the mean over trials with its 95 % interval, then C_U and C_TAC (smallest budgets
+        reaching 95 % of the INT8 metric), their ratio and the closed-form rho*.
+
+        Args:
+            file: a safetensors weight file with wkbnoise metadata (default: the bundled zoo).
+            p_flip: symmetric flip probability per stored bit, in [0, 0.5) (default: 0.10 CNN, 0.05 ViT).
+            material: oxide (SiO2, Si3N4, HfO2): take the rates from the WKB physics instead of --p-flip.
+            thickness_nm: oxide thickness [nm] (with --material).
+            years: storage time without refresh [years] (with --material).
+            cell: memory cell preset, flash or dram (with --material).
+            symmetric: with --material, use the symmetric average of the 1->0 and 0->1 rates (default asymmetric).
+            methods: comma-separated methods: none, correct-only, uniform-msp, magnitude, random, tac, tac-bayes, tac-bayes-gain, gaussian.
+            budgets: comma-separated budgets [protected data bits per weight], each in 0..8.
+            trials: Monte Carlo trials per point (>= 1; the protocol uses 30).
+            images: test images per point (1..1000, the first ones of the bundled test set or of --inputs).
+            inputs: safetensors file with an 'images' tensor (uint8 N,C,H,W or float32 model inputs).
+            labels: safetensors file with a 'labels' tensor; without it the metric is agreement with the clean model.
+            metric: accuracy, agreement or cosine (default: accuracy with labels, agreement without).
+            seed: root seed of every fault draw (integer >= 0).
+            out: HDF5 run file; an interrupted run resumes from it, one of another configuration is refused.
+            plan_json: write the TAC protection plan at the 95 % crossing of each model to this JSON file.
+            code: ECC for the plan's check-bit count: ideal, secded-72-64, secded-39-32 or bch-K-tT.
+            json: print one JSON object instead of the tables.
+        """
+        from ..ecc import get_code
+        from ..evaluation.protocol import FULL, QUICK_EVAL, describe, eval_config
+        from ..evaluation.report import export_plans, json_report, text_report
+        from ..evaluation.sweep import run_sweep
+
+        as_json = flag_bool(json, "json")
+        symmetric = flag_bool(symmetric, "symmetric")
+        seed = flag_int(seed, "seed", low=0)
+        get_code(code)
+        methods = flag_list(methods, "methods") or None
+        if methods:
+            for m in methods:
+                flag_choice(m, "methods", ("none", "correct-only", "uniform-msp", "magnitude", "random", "tac",
+                                           "tac-bayes", "tac-bayes-gain", "gaussian"))
+        budgets = [flag_float(b, "budgets", low=0.0, high=8.0) for b in flag_list(budgets, "budgets")] or None
+        trials = None if trials is None else flag_int(trials, "trials", low=1)
+        images = None if images is None else flag_int(images, "images", low=1, high=100_000)
+        metric = None if metric is None else flag_choice(metric, "metric", ("accuracy", "agreement", "cosine"))
+        for name, path in (("inputs", inputs), ("labels", labels), ("file", file)):
+            if path is not None and not Path(str(path)).is_file():
+                raise InputError(f"--{name}={path!r}: no such file. Give the path of a safetensors file.")
+        if labels is not None and inputs is None:
+            raise InputError("--labels needs --inputs (the images they label).")
+        rates = _rates(p_flip, material, thickness_nm, years, cell, symmetric)
+        models = _models(file)
+        quick = file is None and trials is None and images is None
+        settings = QUICK_EVAL if quick else FULL
+        config = eval_config(models, settings=settings, rates=rates, methods=methods, budgets=budgets, trials=trials,
+                             n_images=images, seed=seed, metric=metric, inputs=inputs, labels=labels)
+        say = _log(as_json)
+        tmpdir = None
+        if out is None:
+            tmpdir = tempfile.TemporaryDirectory(prefix="wkbnoise-eval-")
+            out = os.path.join(tmpdir.name, "run.h5")
+        t0 = time.perf_counter()
+        try:
+            store = run_sweep(config, out, progress=not as_json, log=say, intro=describe(config, quick))
+            elapsed = time.perf_counter() - t0
+            if plan_json is not None:
+                export_plans(store, plan_json, code=code)
+            header = describe(config, quick) + f"\nrun time {elapsed:.0f} s" + ("" if tmpdir else f"; run file {out}")
+            payload = json_report(store)
+            payload.update({"quick": quick, "run_time_s": elapsed, "run_file": None if tmpdir else str(out)})
+            emit(payload, text_report(store, header=header), as_json)
+        finally:
+            if tmpdir is not None:
+                tmpdir.cleanup()
+
+    def reproduce(self, quick=False, out="runs", docs="docs", json=False):
+        """Run the evaluation protocol (claims C1-C6 of spec/evaluation.md) on the zoo and render the results page.
+
+        Stores every number in OUT/reproduce.h5 (or reproduce-quick.h5; resumable: re-run the same command
+        after an interruption), then writes DOCS/results.md and DOCS/img/results_*.png from that file only.
+        A claim that does not reproduce is reported with its measured figure.
+
+        Args:
+            quick: fewer trials and images (10 x 500 instead of 30 x 1000); the page says so.
+            out: directory of the HDF5 run file.
+            docs: directory that receives results.md and img/.
+            json: print one JSON object (the summary) instead of the text summary.
+        """
+        from ..evaluation.reproduce import reproduce
+
+        quick = flag_bool(quick, "quick")
+        as_json = flag_bool(json, "json")
+        result = reproduce(quick=quick, out_dir=str(out), docs_dir=str(docs), progress=not as_json,
+                           log=_log(as_json))
+        emit(result["payload"], result["text"], as_json)
+
+
+def _rates(p_flip, material, thickness_nm, years, cell, symmetric):
+    from ..evaluation.config import RateSpec
+
+    physics = [material, thickness_nm, years]
+    if p_flip is not None and any(v is not None for v in physics):
+        raise InputError("give either --p-flip or the physics (--material --thickness-nm --years), not both.")
+    if p_flip is not None:
+        p = flag_float(p_flip, "p-flip", low=0.0, high=0.5, high_open=True)
+        return RateSpec.symmetric(p)
+    if any(v is not None for v in physics):
+        from ..physics import memory_flip_rates
+
+        mat = "SiO2" if material is None else str(material)
+        t = flag_float(4.5 if thickness_nm is None else thickness_nm, "thickness-nm", low=0.0, low_open=True)
+        y = flag_float(10.0 if years is None else years, "years", low=0.0, low_open=True)
+        cell = flag_choice(cell, "cell", ("flash", "dram"))
+        r = memory_flip_rates(mat, thickness_nm=t, years=y, cell=cell, bits=8, symmetric=symmetric)
+        kind = "symmetric" if symmetric else "asymmetric"
+        return RateSpec.from_rates(f"{mat} {t:g} nm {y:g} y {cell} ({kind}: p10={r.p_down[0]:.3g}, p01={r.p_up[0]:.3g})", r)
+    return None
+
+
+def _models(file):
+    from .. import zoo
+    from ..runtime.loader import read_header
+
+    if file is None:
+        return [(n, None, n) for n in zoo.names()]
+    meta = read_header(str(file))[1]
+    return [(Path(str(file)).stem, str(file), meta.get("wkbnoise.arch", ""))]

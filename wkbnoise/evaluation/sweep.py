@@ -106,7 +106,7 @@ def _load_model(spec):
 
 
 def run_sweep(config: SweepConfig, out: str | Path, *, progress: bool = True, log=None, loader=None,
-              inputs=None) -> RunStore:
+              inputs=None, intro: str | None = None) -> RunStore:
     """Run (or resume) the campaign ``config`` into the run file ``out``.
 
     Parameters
@@ -130,6 +130,8 @@ def run_sweep(config: SweepConfig, out: str | Path, *, progress: bool = True, lo
     """
     store = RunStore(out, config.to_json(), versions())
     say = log or (lambda msg: None)
+    if intro:
+        say(intro)
     for i_model, spec in enumerate(config.models):
         model = (loader or _load_model)(spec)
         images, labels, calib = (inputs or load_inputs)(config, model)
