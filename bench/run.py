@@ -121,6 +121,7 @@ def machine_info(threads: int) -> dict:
         "numpy": np.__version__,
         "numba": numba.__version__,
         "numba_threading_layer": layer,
+        "blas": _blas_info(),
         "torch": torch.__version__,
         "wkbnoise": wkb_version,
         "git_commit": commit,
@@ -128,18 +129,40 @@ def machine_info(threads: int) -> dict:
     }
 
 
+def _blas_info() -> str:
+    try:
+        import threadpoolctl
+
+        info = [i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
+        return ", ".join(f"{i['internal_api']} {i.get('version')}" for i in info) or "unknown"
+    except ImportError:
+        return "unknown (threadpoolctl missing: BLAS threads not limited)"
+
+
 @contextlib.contextmanager
 def n_threads(n: int):
-    """Same thread count for PyTorch and for Numba (``wkbnoise.threads``)."""
+    """The same thread count for PyTorch, Numba (``wkbnoise.threads``) and NumPy's BLAS.
+
+    NumPy's OpenBLAS has a thread pool of its own that ``wkbnoise.threads`` does not touch; the
+    runtime's GEMMs run there, so it is limited too (threadpoolctl), or "1 thread" would not be 1.
+    """
     from wkbnoise import threads
 
     prev = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
-        with threads(n):
+        with threads(n), _blas_limit(n):
             yield n
     finally:
         torch.set_num_threads(prev)
+
+
+def _blas_limit(n: int):
+    try:
+        import threadpoolctl
+    except ImportError:  # pragma: no cover - bench extra lists it
+        return contextlib.nullcontext()
+    return threadpoolctl.threadpool_limits(n, user_api="blas")
 
 
 # --------------------------------------------------------------------------------------------- parts 1-2
@@ -217,7 +240,7 @@ class WkbnoiseCampaign:
                                     trials=trials, seed=seed, bits=self.bits)
 
 
-def make_campaigns(path: Path, images, labels, quiet: bool) -> dict:
+def make_campaigns(path: Path, images, labels, quiet: bool, impls=IMPLS) -> dict:
     """Every implementation of the campaign on the same weight file and images."""
     tmodel = build_torch_model(path)
     camps = {"torch-hand": TorchCampaign(tmodel, images, labels)}
@@ -229,7 +252,7 @@ def make_campaigns(path: Path, images, labels, quiet: bool) -> dict:
     for tool, cls in FI_CAMPAIGNS.items():
         if versions[tool] != "absent":
             camps[tool] = cls(tmodel, images, labels)
-    return {k: camps[k] for k in IMPLS if k in camps}
+    return {k: camps[k] for k in impls if k in camps}
 
 
 def time_campaign(camp, p: float, trials: int, repeats: int) -> tuple[list[float], np.ndarray]:
@@ -274,16 +297,16 @@ def code_agreement(path: Path, tmodel) -> dict:
     return {"codes": n, "mismatched": mismatch, "unmatched_layers": missing}
 
 
-def part3(models, trials_of, threads: int, quiet: bool, scratch: str) -> tuple[list[dict], dict]:
+def part3(models, trials_of, threads: int, quiet: bool, scratch: str, impls=IMPLS) -> tuple[list[dict], dict]:
     rows, camps_of, checks = [], {}, {}
     images, labels, src = load_images()
     for name in models:
         path, origin = model_file(name, scratch)
-        camps = make_campaigns(path, images, labels, quiet)
+        camps = make_campaigns(path, images, labels, quiet, impls)
         camps_of[name] = (path, camps)
         trials, repeats = trials_of[name]
         with contextlib.suppress(Exception):
-            checks[f"{name} INT8 codes torch vs wkbnoise"] = code_agreement(path, camps["torch-hand"].model)
+            checks[f"{name} INT8 codes torch vs wkbnoise"] = code_agreement(path, build_torch_model(path))
         clean = {}
         with n_threads(threads):
             for impl, camp in camps.items():  # p = 0: every implementation sees the same clean INT8 model
@@ -434,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default=None, help="comma-separated zoo models (default: quick 2, full 5)")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for torch and Numba")
     ap.add_argument("--parts", default="1,2,3,4", help="which parts to run, e.g. 3,4")
+    ap.add_argument("--impls", default=",".join(IMPLS), help="campaign implementations (parts 3-4)")
     ap.add_argument("--out", default=None, help="results file (default bench/results/{quick,full}.json)")
     ap.add_argument("--no-save", action="store_true", help="do not write the results file")
     a = ap.parse_args(argv)
@@ -463,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows += external_part(2, "runtime.py", a.quick, quiet)
         rows3: list[dict] = []
         if 3 in parts or 4 in parts:
-            rows3, state = part3(models, trials_of, a.threads, quiet, scratch)
+            rows3, state = part3(models, trials_of, a.threads, quiet, scratch, a.impls.split(","))
             if 3 in parts:
                 rows += rows3
         if 4 in parts:
