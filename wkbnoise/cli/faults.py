@@ -15,7 +15,7 @@ class FaultCommands:
     """Mixin of :class:`wkbnoise.cli.Cli`."""
 
     def validate(self, bits=8, p_flip=None, p_down=None, p_up=None, protect=0, encoding="twos",
-                 samples=1 << 24, seed=0, json=False):
+                 samples=1 << 24, seed=0, zoo=False, json=False):
         """Check the bit-plane theory (T1-T4, the exact law, every lookup table) against Monte Carlo.
 
         Prints one row per check: the closed-form value, the Monte Carlo estimate from the library's own
@@ -31,6 +31,8 @@ class FaultCommands:
             encoding: twos (two's complement) or signmag (sign-magnitude).
             samples: stored codes per pooled Monte Carlo run (>= 1024; default 2^24 = 16777216).
             seed: root seed (integer >= 0).
+            zoo: also the T5 rows: predicted vs measured output distortion of each bundled zoo model at
+                p = 0.001 and 0.01 (20 trials on 500 test images; about a minute more).
             json: print one JSON object instead of the table.
         """
         from ..evaluation.validate import ValidationConfig, format_rows, run_validation
@@ -55,8 +57,15 @@ class FaultCommands:
             rates = FlipRates.symmetric(p, bits)
         rates = rates.protect_top(protect)
         config = ValidationConfig(rates, encoding=encoding, samples=samples, seed=seed)
-        rows = run_validation(config, progress=not as_json)
+        producers = None
+        if flag_bool(zoo, "zoo"):
+            from ..evaluation.t5 import t5_producer
+            from ..evaluation.validate import PRODUCERS
+
+            producers = [*PRODUCERS, t5_producer(seed=seed)]
+        rows = run_validation(config, progress=not as_json, producers=producers)
         payload = {"config": {"bits": bits, "encoding": encoding, "samples": samples, "seed": seed,
+                              "zoo": producers is not None,
                               "z": config.z, "alpha": config.alpha, "rates": rates.to_dict()},
                    "rows": [dataclasses.asdict(r) for r in rows],
                    "passed": all(r.passed for r in rows)}
