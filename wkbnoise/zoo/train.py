@@ -17,7 +17,6 @@ printed and stored is the one after the last epoch. See docs/zoo.md.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -222,18 +221,19 @@ def train_one(name: str, recipe: Recipe, split: dict[str, np.ndarray], log=print
     return model.eval(), time.perf_counter() - t0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m wkbnoise.zoo.train",
-        description="Train the wkbnoise MNIST zoo (CPU, fixed seeds) and export safetensors.",
-    )
-    parser.add_argument("--models", default=",".join(TRAIN_ORDER), help=f"comma-separated subset of {','.join(NAMES)}")
-    parser.add_argument("--epochs", type=int, default=None, help="override every model's epoch count")
-    parser.add_argument("--out", default=str(ZOO_DIR), help="output folder (default: the package's zoo folder)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default 1: on a shared machine, 2 spinning OpenMP threads "
-                             "ran 5x slower than 1; results are deterministic for a given thread count)")
-    args = parser.parse_args(argv)
+def main(models: str | tuple = ",".join(TRAIN_ORDER), epochs: int | None = None, out: str = str(ZOO_DIR),
+         threads: int = 1) -> int:
+    """Train the wkbnoise MNIST zoo (CPU, fixed seeds) and export safetensors.
+
+    Args:
+        models: comma-separated subset of lenet5,vgg,resnet20,mobilenetv2,vit (default: all, cheapest first).
+        epochs: override every model's epoch count (default: each recipe's own).
+        out: output folder (default: the package's zoo folder).
+        threads: torch CPU threads (default 1: on a shared 2-core machine, 2 spinning OpenMP threads ran 5x
+            slower than 1; results are deterministic for a given thread count).
+    """
+    if isinstance(models, list | tuple):
+        models = ",".join(str(m) for m in models)
 
     try:
         import mlxtend  # noqa: F401
@@ -242,20 +242,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wkbnoise.zoo.train needs the 'train' extra (torch==2.13.0, mlxtend): {exc}. "
               "Install it with: pip install 'wkbnoise[train]'", file=sys.stderr)
         return 2
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = sorted(set(models) - set(NAMES))
-    if unknown:
-        print(f"--models={args.models!r}: unknown {unknown}; choose from {','.join(NAMES)}", file=sys.stderr)
+    names = [m.strip() for m in str(models).split(",") if m.strip()]
+    unknown = sorted(set(names) - set(NAMES))
+    if unknown or not names:
+        print(f"--models={models!r}: unknown {unknown}; choose from {','.join(NAMES)}", file=sys.stderr)
         return 2
-    if args.epochs is not None and args.epochs < 1:
-        print(f"--epochs={args.epochs}: must be >= 1", file=sys.stderr)
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        print(f"--epochs={epochs!r}: must be an integer >= 1", file=sys.stderr)
+        return 2
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        print(f"--threads={threads!r}: must be an integer >= 1", file=sys.stderr)
         return 2
 
     from wkbnoise.zoo.train_models import DEFAULT_CONFIGS, export
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
-    out = Path(args.out)
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     split = split_mnist()
     write_data(split, out)
@@ -263,8 +266,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(split['calibration_images'])} calibration -> {out}", flush=True)
 
     summary = []
-    for name in models:
-        recipe = RECIPES[name] if args.epochs is None else replace(RECIPES[name], epochs=args.epochs)
+    for name in names:
+        recipe = RECIPES[name] if epochs is None else replace(RECIPES[name], epochs=epochs)
         model, seconds = train_one(name, recipe, split, log=lambda s: print(s, flush=True))
         acc = evaluate(model, split["test_images"], split["test_labels"])
         path = export(model, out / f"{name}.safetensors", name, DEFAULT_CONFIGS[name], acc)
@@ -280,4 +283,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import functools
+
+    import fire
+
+    @functools.wraps(main)
+    def _command(*args, **kwargs):  # fire prints a returned value; exit with it instead
+        raise SystemExit(main(*args, **kwargs))
+
+    fire.Fire(_command)
