@@ -28,11 +28,10 @@ results); the timings do not depend on the weight values, the accuracies do.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime as _dt
 import importlib.util
-import json
+import json as _json
 import os
 import platform
 import subprocess
@@ -445,56 +444,62 @@ def table(result: dict) -> str:
                          f"{'met' if t['met'] else 'MISSED'}")
     lines += ["", "what each campaign expresses:"] + [f"  {k}: {v}" for k, v in EXACT.items()]
     if result["checks"]:
-        lines += ["", "checks:"] + [f"  {k}: {json.dumps(v)}" for k, v in result["checks"].items()]
+        lines += ["", "checks:"] + [f"  {k}: {_json.dumps(v)}" for k, v in result["checks"].items()]
     return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------- main
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="LeNet-5 and VGG, few trials (< 5 min on 2 cores)")
-    ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    ap.add_argument("--models", default=None, help="comma-separated zoo models (default: quick 2, full 5)")
-    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for torch and Numba")
-    ap.add_argument("--parts", default="1,2,3,4", help="which parts to run, e.g. 3,4")
-    ap.add_argument("--impls", default=",".join(IMPLS), help="campaign implementations (parts 3-4)")
-    ap.add_argument("--out", default=None, help="results file (default bench/results/{quick,full}.json)")
-    ap.add_argument("--no-save", action="store_true", help="do not write the results file")
-    a = ap.parse_args(argv)
-    quiet = a.json
-    parts = {int(x) for x in a.parts.split(",") if x.strip()}
-    models = a.models.split(",") if a.models else (QUICK_MODELS if a.quick else ALL_MODELS)
+def main(quick: bool = False, json: bool = False, models=None, threads: int | None = None, parts="1,2,3,4",
+         impls=",".join(IMPLS), out: str | None = None, no_save: bool = False) -> int:
+    """Benchmarks side by side: wkbnoise vs NumPy, PyTorch, PyTorchFI and MRFI, one table of ratios.
+
+    Args:
+        quick: LeNet-5 and VGG, few trials (under 5 minutes on 2 cores).
+        json: print one JSON object instead of the table.
+        models: comma-separated zoo models (default: quick 2, full 5).
+        threads: threads for torch and Numba (default: every CPU).
+        parts: which parts to run, e.g. 3,4.
+        impls: campaign implementations (parts 3-4).
+        out: results file (default bench/results/{quick,full}.json).
+        no_save: do not write the results file.
+    """
+    threads = os.cpu_count() if threads is None else int(threads)
+    quiet = bool(json)
+    parts = {int(x) for x in _csv(parts)}
+    models = _csv(models) if models else (QUICK_MODELS if quick else ALL_MODELS)
     unknown = [m for m in models if m not in ALL_MODELS]
     if unknown:
-        ap.error(f"--models {unknown} not in {ALL_MODELS}")
-    trials_of = QUICK_TRIALS if a.quick else FULL_TRIALS
+        print(f"--models: {unknown} not in {ALL_MODELS}", file=sys.stderr)
+        return 2
+    trials_of = QUICK_TRIALS if quick else FULL_TRIALS
     trials_of = {m: trials_of.get(m, (4, 3)) for m in models}
-    mode = "quick" if a.quick else "full"
+    mode = "quick" if quick else "full"
+    impls = _csv(impls)
 
     t_start = time.perf_counter()
-    torch.set_num_threads(a.threads)
-    machine = machine_info(a.threads)
+    torch.set_num_threads(threads)
+    machine = machine_info(threads)
     rows: list[dict] = []
     state = {"camps": {}, "checks": {}}
     with tempfile.TemporaryDirectory() as scratch:
         if 1 in parts:
             log("part 1: flip-and-dequantize kernel (bench/flips.py)", quiet)
-            with n_threads(a.threads):
-                rows += external_part(1, "flips.py", a.quick, quiet)
+            with n_threads(threads):
+                rows += external_part(1, "flips.py", quick, quiet)
         if 2 in parts:
             log("part 2: forward passes vs PyTorch (bench/runtime.py)", quiet)
-            with n_threads(a.threads):
-                rows += external_part(2, "runtime.py", a.quick, quiet)
+            with n_threads(threads):
+                rows += external_part(2, "runtime.py", quick, quiet)
         rows3: list[dict] = []
         if 3 in parts or 4 in parts:
-            rows3, state = part3(models, trials_of, a.threads, quiet, scratch, a.impls.split(","))
+            rows3, state = part3(models, trials_of, threads, quiet, scratch, impls)
             if 3 in parts:
                 rows += rows3
         if 4 in parts:
-            rows += part4(models, trials_of, a.threads, state, rows3, quiet)
+            rows += part4(models, trials_of, threads, state, rows3, quiet)
         weights = sorted({r.get("weights") for r in rows3 if r.get("weights")}) or ["-"]
 
-    machine.update(machine_info(a.threads) | {"load_average_start": machine["load_average_start"]})
+    machine.update(machine_info(threads) | {"load_average_start": machine["load_average_start"]})
     machine["load_average_end"] = list(os.getloadavg())
     result = {
         "mode": mode,
@@ -507,14 +512,28 @@ def main(argv: list[str] | None = None) -> int:
         "targets": targets(rows3),
         "checks": state["checks"],
     }
-    if not a.no_save:
-        out = Path(a.out) if a.out else BENCH / "results" / f"{mode}.json"
+    if not no_save:
+        out = Path(out) if out else BENCH / "results" / f"{mode}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=1, default=str) + "\n")
+        out.write_text(_json.dumps(result, indent=1, default=str) + "\n")
         log(f"results written to {out}", quiet)
-    print(json.dumps(result, default=str) if a.json else table(result))
+    print(_json.dumps(result, default=str) if json else table(result))
     return 0
 
 
+def _csv(v) -> list[str]:
+    """fire turns ``a,b`` into a tuple and ``3`` into an int: accept both and plain strings."""
+    items = v if isinstance(v, list | tuple) else str(v).split(",")
+    return [str(x).strip() for x in items if str(x).strip()]
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    import fire
+
+    import functools
+
+    @functools.wraps(main)
+    def _command(*args, **kwargs):  # fire prints a returned value; exit with it instead
+        raise SystemExit(main(*args, **kwargs))
+
+    fire.Fire(_command)
