@@ -211,17 +211,23 @@ class TorchCampaign(Campaign):
 
 def cli_main(campaigns: dict, doc: str, default: str) -> None:  # pragma: no cover - manual use
     """``python bench/<file>.py MODEL [--impl NAME] [--p P] [--trials T] [--threads N]``: time one campaign."""
-    import argparse
+    import fire
+
+    def command(model: str, impl: str = default, p: float = 0.01, trials: int = 5, threads: int | None = None):
+        if impl not in campaigns:
+            raise SystemExit(f"--impl={impl!r}: choose from {sorted(campaigns)}")
+        _time_campaign(campaigns, model, impl, float(p), int(trials), threads or torch.get_num_threads())
+
+    command.__doc__ = doc.splitlines()[0]
+    fire.Fire(command)
+
+
+def _time_campaign(campaigns, model, impl, p, trials, threads):  # pragma: no cover - manual use
     import tempfile
     import time
+    from types import SimpleNamespace
 
-    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
-    ap.add_argument("model")
-    ap.add_argument("--impl", choices=sorted(campaigns), default=default)
-    ap.add_argument("--p", type=float, default=0.01)
-    ap.add_argument("--trials", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
-    a = ap.parse_args()
+    a = SimpleNamespace(model=model, impl=impl, p=p, trials=trials, threads=threads)
     torch.set_num_threads(a.threads)
     path, origin = model_file(a.model, tempfile.mkdtemp())
     images, labels, src = load_images()

@@ -15,8 +15,7 @@ All rows are measured side by side in one run. ``run(quick)`` returns the rows f
 
 from __future__ import annotations
 
-import argparse
-import json
+import json as _json
 import statistics
 import sys
 import time
@@ -112,19 +111,22 @@ def _layer() -> str:
         return "not initialised"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2^20 codes, 3 repeats")
-    parser.add_argument("--json", action="store_true", help="print the rows as one JSON object")
-    args = parser.parse_args(argv)
-    rows = run(quick=args.quick)
-    if args.json:
-        print(json.dumps({"rows": rows, "numba": numba.__version__, "threading_layer": _layer(),
+def main(quick: bool = False, json: bool = False) -> None:
+    """Print the flip-and-dequantize table.
+
+    Args:
+        quick: 2^20 codes, 3 repeats.
+        json: print the rows as one JSON object.
+    """
+    rows = run(quick=bool(quick))
+    if json:
+        print(_json.dumps({"rows": rows, "numba": numba.__version__, "threading_layer": _layer(),
                           "threads": numba.config.NUMBA_NUM_THREADS}))
     else:
         print(_table(rows))
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import fire
+
+    fire.Fire(main)

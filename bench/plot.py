@@ -7,7 +7,6 @@ whiskers = min..max over the timed calls). Right: the same campaign at 1 thread 
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -70,15 +69,14 @@ def plot(result: dict, out: Path) -> Path:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("results", nargs="?", default=str(ROOT / "bench" / "results" / "quick.json"))
-    ap.add_argument("--out", default=None)
-    a = ap.parse_args()
-    result = json.loads(Path(a.results).read_text())
-    out = Path(a.out) if a.out else ROOT / "docs" / "img" / f"performance_{result['mode']}.png"
+def main(results: str = str(ROOT / "bench" / "results" / "quick.json"), out: str | None = None) -> None:
+    """Plot a results file of bench/run.py (default: the quick one) into docs/img/performance_<mode>.png."""
+    result = json.loads(Path(results).read_text())
+    out = Path(out) if out else ROOT / "docs" / "img" / f"performance_{result['mode']}.png"
     print(plot(result, out))
 
 
 if __name__ == "__main__":
-    main()
+    import fire
+
+    fire.Fire(main)

@@ -17,7 +17,6 @@ It is a diagnostic for docs/performance.md ("Where the time goes"); it changes n
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import pstats
 import sys
@@ -36,14 +35,11 @@ from campaign_torch import TorchCampaign, build_torch_model, load_images, model_
 from run import n_threads  # noqa: E402
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("model")
-    ap.add_argument("--p", type=float, default=0.01)
-    ap.add_argument("--trials", type=int, default=10)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--sweep", action="store_true")
-    a = ap.parse_args()
+def main(model: str, p: float = 0.01, trials: int = 10, threads: int = 1, sweep: bool = False) -> None:
+    """Where a wkbnoise campaign's time goes, stage by stage (MODEL: a zoo name)."""
+    from types import SimpleNamespace
+
+    a = SimpleNamespace(model=model, p=float(p), trials=int(trials), threads=int(threads), sweep=bool(sweep))
 
     from wkbnoise import FlipRates
     from wkbnoise.evaluation.campaign import Evaluator, monte_carlo_accuracy
@@ -97,4 +93,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import fire
+
+    fire.Fire(main)
