@@ -413,8 +413,11 @@ def _plot_model(plt, store, config, spec, img: Path) -> Path:
     ax.set_title(f"{spec.name} at {spec.rates[0].label}")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=7, ncol=2, loc="lower right")
+    return _save(plt, fig, img / f"results_{spec.name}.png")
+
+
+def _save(plt, fig, path: Path) -> Path:
     fig.tight_layout()
-    path = img / f"results_{spec.name}.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -433,14 +436,11 @@ def _plot_t12(plt, store, img: Path) -> Path:
     axes[2].bar(k - 0.2, d["plane_var_theory"], 0.4, label="T2 theory")
     axes[2].bar(k + 0.2, d["plane_var_mc"], 0.4, label="Monte Carlo")
     axes[2].set_yscale("log")
-    axes[2].set(xlabel="bit plane (7 = sign)", ylabel="variance per plane [code units^2]", title="T2: MSB-led hierarchy")
+    axes[2].set(xlabel="bit plane (7 = sign)", ylabel="variance per plane [code units^2]",
+                title="T2: MSB-led hierarchy")
     for ax in axes:
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = img / "results_t1_t2.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, img / "results_t1_t2.png")
 
 
 def _plot_t3(plt, store, img: Path) -> Path:
@@ -460,11 +460,7 @@ def _plot_t3(plt, store, img: Path) -> Path:
     ax.set(xlabel="error q~ - q [code units]", ylabel="probability",
            title=f"T3 on {a['model']}.{a['layer']}, p = {_num(a['p_flip']):g}")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = img / "results_t3.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, img / "results_t3.png")
 
 
 def _plot_t5(plt, t5: list[dict], img: Path) -> Path:
@@ -478,9 +474,5 @@ def _plot_t5(plt, t5: list[dict], img: Path) -> Path:
     ax.set(xscale="log", yscale="log", xlabel="predicted D = sum s^2 G V", ylabel="measured E||z~ - z||^2",
            title="T5: output distortion")
     ax.legend(fontsize=6)
-    fig.tight_layout()
-    path = img / "results_t5.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, img / "results_t5.png")
 
