@@ -266,7 +266,7 @@ def claim_verdicts(store) -> list[dict]:
     n_cal = sorted({int(_num(_attrs(store, f"models/{s.name}")["n_calibration"])) for s in config.models
                     if f"models/{s.name}" in store})
     out.append({"claim": "C5", "verdict": "holds by construction",
-                "measured": f"G_l from {n_cal} unlabeled calibration images of the training split (labels never "
+                "measured": f"G_l from {'/'.join(map(str, n_cal))} unlabeled calibration images of the training split (labels never "
                             "read); corrections are 2^B-entry lookup tables applied at load, so the corrected "
                             "float32 weights run through the same forward pass; no retraining"})
     checks, fails = 0, []
