@@ -106,3 +106,11 @@ def depthwise_conv_cnhw_ref(x, w, bias, sh, sw, ph, pw) -> np.ndarray:
     cols = cols.reshape((C, kh * kw) + cols.shape[1:])
     out = np.einsum("ckn...,ck->cn...", cols, w.reshape(C, kh * kw).astype(np.float64))
     return out + bias.astype(np.float64)[:, None, None, None]
+
+
+def gelu_erf_ref(x: np.ndarray) -> np.ndarray:
+    """Exact GELU ``0.5 x (1 + erf(x / sqrt 2))`` in float64 with scipy's erf."""
+    from scipy import special
+
+    x = np.asarray(x, dtype=np.float64)
+    return 0.5 * x * (1.0 + special.erf(x / math.sqrt(2.0)))

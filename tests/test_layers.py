@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from reference import depthwise_conv_cnhw_ref, im2col_cnhw_ref
+from reference import depthwise_conv_cnhw_ref, gelu_erf_ref, im2col_cnhw_ref
 
 from wkbnoise.runtime import _kernels, layers
 
@@ -53,6 +53,32 @@ def test_depthwise_kernel_matches_twin(s):
     assert rel_err(out, ref) < 1e-6
     wrong = depthwise_conv_cnhw_ref(x, w[:, :, ::-1, ::-1].copy(), b, s, s, 1, 1)  # a flipped kernel is caught
     assert rel_err(out, wrong) > 1e-2
+
+
+def test_gelu_kernel_matches_twin():
+    x = np.concatenate([rand(4000, scale=6), np.array([0.0, -0.0, 1e-30, -40.0, 40.0], np.float32)])
+    out = np.empty_like(x)
+    _kernels.gelu_erf(x, out)
+    ref = gelu_erf_ref(x)
+    assert np.max(np.abs(out - ref) / np.maximum(np.abs(ref), 1e-30)) < 2e-7  # float32 rounding of the exact value
+    tanh_form = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x.astype(np.float64) ** 3)))
+    assert np.max(np.abs(out - tanh_form)) > 1e-4  # the check tells exact GELU from the tanh approximation
+
+
+@pytest.mark.parametrize("k,s,p", [(3, 1, 1), (3, 2, 1), (5, 1, 2)])
+def test_chunked_conv_equals_one_gemm(monkeypatch, k, s, p):
+    x, w, b = rand(3, 10, 9, 9), rand(5, 3, k, k, seed=1), rand(5, seed=2)
+    whole = layers.conv2d_cnhw(x, w, b, stride=s, padding=p)
+    Ho = (9 + 2 * p - k) // s + 1
+    monkeypatch.setattr(layers, "COLS_CHUNK_BYTES", 4 * 3 * k * k * Ho * Ho * 3)  # 3 images per chunk
+    calls = []
+    real = layers._conv_chunked
+    monkeypatch.setattr(layers, "_conv_chunked", lambda *a: calls.append(a[-2]) or real(*a))
+    buffers = {}
+    chunked = layers.conv2d_cnhw(x, w, b, stride=s, padding=p, buffers=buffers)
+    assert calls == [3] and len(buffers) == 2  # chunks of 3 images and the last one of 1
+    assert rel_err(chunked, whole) < 1e-6
+    assert rel_err(chunked, layers.conv2d_cnhw(x, w[:, :, ::-1], b, stride=s, padding=p)) > 1e-2
 
 
 def test_kernel_signatures_are_float32():

@@ -149,6 +149,7 @@ class Evaluator:
         from .._rng import derive_keys
         from ..correction import build_lut
         from ..faults import flip_dequantize
+        from ..parallel import threads
 
         if method not in METHODS:
             raise InputError(f"method={method!r} is not known. Use one of {', '.join(METHODS)}.")
@@ -199,8 +200,12 @@ class Evaluator:
         n_layers = len(self.names)
         for t in it:
             keys = derive_keys(seed, (*point, int(t)), n_layers)
-            for i, n, codes, r, lut in live:
-                flip_dequantize(codes, r, lut, keys[i], out=self.buffers[n])
+            # One thread for the flips: a layer takes well under a millisecond serially, and waking Numba's
+            # pool right after the BLAS threads of the previous forward cost 2x on LeNet-5 (bench/
+            # profile_campaign.py). The draws are bit-identical at any thread count.
+            with threads(1):
+                for i, n, codes, r, lut in live:
+                    flip_dequantize(codes, r, lut, keys[i], out=self.buffers[n])
             for n, (i, sd) in gauss.items():
                 buf = self.buffers[n]
                 np.random.default_rng(int(keys[i])).standard_normal(out=buf.reshape(-1), dtype=np.float32)

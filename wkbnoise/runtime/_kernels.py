@@ -6,9 +6,11 @@ validates, allocates and calls them. Each one has a NumPy twin in ``tests/refere
 
 from __future__ import annotations
 
+import math
+
 from numba import njit, prange
 
-__all__ = ["im2col_cnhw", "depthwise_conv_cnhw"]
+__all__ = ["im2col_cnhw", "depthwise_conv_cnhw", "gelu_erf"]
 
 
 @njit(cache=True, nogil=True)
@@ -64,3 +66,11 @@ def depthwise_conv_cnhw(x, w, bias, sh, sw, ph, pw, out):
                         continue
                     for ow in range(lo, hi):
                         out[c, n, oh, ow] += wv * x[c, n, ih, ow * sw - pw + j]
+
+
+@njit(cache=True, nogil=True)
+def gelu_erf(x, out):
+    """out = 0.5 x (1 + erf(x / sqrt 2)), erf in float64; x, out: float32[n] (may be the same array)."""
+    for i in range(x.shape[0]):
+        v = float(x[i])
+        out[i] = 0.5 * v * (1.0 + math.erf(v * 0.7071067811865476))

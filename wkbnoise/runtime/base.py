@@ -86,9 +86,30 @@ class PreparedInput:
         self.batch_size = batch_size
         self.model_id = model_id
         self.caches = [{} for _ in range(0, max(len(x), 1), batch_size)]
+        self.buffers: dict = {}  # reusable work arrays of every forward pass on this input (Scratch.buffers)
 
     def __len__(self) -> int:
         return len(self.x)
+
+
+class Scratch:
+    """What one batch of a forward pass may reuse.
+
+    Attributes
+    ----------
+    fixed : dict or None
+        Input-only work of this batch (the im2col of the model input), kept by a :class:`PreparedInput`
+        across calls; ``None`` for a plain array input.
+    buffers : dict
+        Reusable work arrays keyed by shape (im2col columns), shared by the batches of one call, or of every
+        call on one :class:`PreparedInput`. Never holds a result that outlives the layer that made it.
+    """
+
+    __slots__ = ("fixed", "buffers")
+
+    def __init__(self, fixed: dict | None, buffers: dict):
+        self.fixed = fixed
+        self.buffers = buffers
 
 
 class Model:
@@ -307,19 +328,20 @@ class Model:
         if isinstance(x, PreparedInput):
             if x.model_id != id(self):
                 raise InputError("x was prepared by another model; call this model's prepare(x).")
-            bs, data, caches = x.batch_size, x.x, x.caches
+            bs, data, caches, buffers = x.batch_size, x.x, x.caches, x.buffers
         else:
             data = self._check_x(x)
             bs = self._batch(batch_size)
-            caches = None
+            caches, buffers = None, {}
         outs = []
         for k, start in enumerate(range(0, len(data), bs)):
-            outs.append(self._run(data[start:start + bs], params, None if caches is None else caches[k]))
+            scratch = Scratch(None if caches is None else caches[k], buffers)
+            outs.append(self._run(data[start:start + bs], params, scratch))
         if not outs:
-            return self._run(data, params, None)
+            return self._run(data, params, Scratch(None, buffers))
         return outs[0] if len(outs) == 1 else np.concatenate(outs)
 
-    def _run(self, x, p, cache):
+    def _run(self, x, p, scratch: Scratch):
         raise NotImplementedError
 
     def __repr__(self) -> str:

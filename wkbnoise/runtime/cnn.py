@@ -22,12 +22,17 @@ def _to_cnhw(x):
     return np.ascontiguousarray(x.transpose(1, 0, 2, 3))
 
 
-def _conv(h, p, name, *, stride=1, padding=0, groups=1, cache=None):
-    """Conv ``name`` (+ its bias if any) on a CNHW array; ``cache`` holds the im2col of a fixed input."""
+def _conv(h, p, name, scratch, *, stride=1, padding=0, groups=1, fixed=False):
+    """Conv ``name`` (+ its bias if any) on a CNHW array.
+
+    ``scratch`` is the batch's :class:`~wkbnoise.runtime.base.Scratch`; ``fixed=True`` says ``h`` is the model
+    input itself, whose im2col a prepared input keeps across calls.
+    """
     w = p[name + ".weight"]
     b = p.get(name + ".bias")
+    cache = scratch.fixed if fixed else None
     if cache is None:
-        return conv2d_cnhw(h, w, b, stride=stride, padding=padding, groups=groups)
+        return conv2d_cnhw(h, w, b, stride=stride, padding=padding, groups=groups, buffers=scratch.buffers)
     cols = cache.get(name)
     if cols is None:
         cols = im2col_cnhw(h, w.shape[2:], (stride, stride), (padding, padding))
@@ -69,10 +74,10 @@ class LeNet5(Model):
                 Unit("fc2.weight", (84, 120), True, kind="linear"),
                 Unit("fc3.weight", (k, 84), True, kind="linear")]
 
-    def _run(self, x, p, cache):
-        h = _relu(_conv(_to_cnhw(x), p, "conv1", padding=2, cache=cache))
+    def _run(self, x, p, s):
+        h = _relu(_conv(_to_cnhw(x), p, "conv1", s, padding=2, fixed=True))
         h = max_pool_cnhw(h, 2, 2)
-        h = max_pool_cnhw(_relu(_conv(h, p, "conv2")), 2, 2)
+        h = max_pool_cnhw(_relu(_conv(h, p, "conv2", s)), 2, 2)
         h = _relu(_linear(_flatten_cnhw(h), p, "fc1"))
         h = _relu(_linear(h, p, "fc2"))
         return _linear(h, p, "fc3")
@@ -106,12 +111,12 @@ class VGG(Model):
         return units + [Unit("classifier.0.weight", (hidden, c_last * side * side), True, kind="linear"),
                         Unit("classifier.3.weight", (k, hidden), True, kind="linear")]
 
-    def _run(self, x, p, cache):
+    def _run(self, x, p, s):
         h = _to_cnhw(x)
         first = True
         for op, i, _, _ in self._plan()[0]:
             if op == "conv":
-                h = _relu(_conv(h, p, f"features.{i}", padding=1, cache=cache if first else None))
+                h = _relu(_conv(h, p, f"features.{i}", s, padding=1, fixed=first))
                 first = False
             else:
                 h = max_pool_cnhw(h, 2, 2)
@@ -146,12 +151,12 @@ class ResNet20(Model):
         return units + [Unit("fc.weight", (self.config["classes"], self.config["widths"][-1]), True,
                              kind="linear")]
 
-    def _run(self, x, p, cache):
-        h = _relu(_conv(_to_cnhw(x), p, "conv1", padding=1, cache=cache))
+    def _run(self, x, p, s):
+        h = _relu(_conv(_to_cnhw(x), p, "conv1", s, padding=1, fixed=True))
         for pre, _, _, stride, short in self._blocks():
-            out = _relu(_conv(h, p, pre + "conv1", stride=stride, padding=1))
-            out = _conv(out, p, pre + "conv2", padding=1)
-            out += _conv(h, p, pre + "shortcut.0", stride=stride) if short else h
+            out = _relu(_conv(h, p, pre + "conv1", s, stride=stride, padding=1))
+            out = _conv(out, p, pre + "conv2", s, padding=1)
+            out += _conv(h, p, pre + "shortcut.0", s, stride=stride) if short else h
             h = _relu(out)
         h = adaptive_avg_pool_cnhw(h, 1)[:, :, 0, 0].T
         return _linear(h, p, "fc")
@@ -187,15 +192,15 @@ class MobileNetV2(Model):
         return units + [Unit("head.0.weight", (head, c_last, 1, 1), bn="head.1"),
                         Unit("classifier.weight", (self.config["classes"], head), True, kind="linear")]
 
-    def _run(self, x, p, cache):
-        h = _relu6(_conv(_to_cnhw(x), p, "stem.0", padding=1, cache=cache))
+    def _run(self, x, p, s):
+        h = _relu6(_conv(_to_cnhw(x), p, "stem.0", s, padding=1, fixed=True))
         for pre, _, hid, _, stride, expand, residual in self._blocks()[0]:
-            out = _relu6(_conv(h, p, pre + "expand.0")) if expand else h
-            out = _relu6(_conv(out, p, pre + "dw.0", stride=stride, padding=1, groups=hid))
-            out = _conv(out, p, pre + "project.0")
+            out = _relu6(_conv(h, p, pre + "expand.0", s)) if expand else h
+            out = _relu6(_conv(out, p, pre + "dw.0", s, stride=stride, padding=1, groups=hid))
+            out = _conv(out, p, pre + "project.0", s)
             if residual:
                 out += h
             h = out
-        h = _relu6(_conv(h, p, "head.0"))
+        h = _relu6(_conv(h, p, "head.0", s))
         h = adaptive_avg_pool_cnhw(h, 1)[:, :, 0, 0].T
         return _linear(h, p, "classifier")

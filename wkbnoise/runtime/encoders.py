@@ -52,11 +52,11 @@ class ViT(Model):
                 extra[f"blocks.{i}.{n}.bias"] = (d,)
         return extra
 
-    def _run(self, x, p, cache):
+    def _run(self, x, p, s):
         c = self.config
         n, d = len(x), c["dim"]
         pt = c["patch"]
-        h = _conv(_to_cnhw(x), p, "patch_embed", stride=pt, cache=cache)  # (d, n, h', w')
+        h = _conv(_to_cnhw(x), p, "patch_embed", s, stride=pt, fixed=True)  # (d, n, h', w')
         t = np.empty((n, self._tokens() + 1, d), dtype=_F32)
         t[:, 0] = p["cls_token"][0, 0]
         t[:, 1:] = h.reshape(d, n, -1).transpose(1, 2, 0)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special
 
 from . import _kernels
 
@@ -39,20 +38,55 @@ def _out_size(n: int, k: int, s: int, p: int) -> int:
 # ---------------------------------------------------------------------------------------------------------
 # internal channel-major (C, N, H, W) forms
 # ---------------------------------------------------------------------------------------------------------
-def im2col_cnhw(x, kernel, stride, padding):
-    """Columns ``(C kh kw, N Ho Wo)`` of a (C, N, H, W) float32 array, rows ordered (c, i, j) like PyTorch."""
+def im2col_cnhw(x, kernel, stride, padding, buffers=None):
+    """Columns ``(C kh kw, N Ho Wo)`` of a (C, N, H, W) float32 array, rows ordered (c, i, j) like PyTorch.
+
+    ``buffers`` (a dict, optional) lends a reusable array per shape: at batch 200 the columns of one conv
+    are tens of MB, and a fresh allocation costs more in page faults than the copy itself (3x, measured).
+    The result then lives only until the next call with the same ``buffers``.
+    """
     C, N, H, W = x.shape
     kh, kw = kernel
     sh, sw = stride
     ph, pw = padding
     Ho, Wo = _out_size(H, kh, sh, ph), _out_size(W, kw, sw, pw)
-    cols = np.empty((C * kh * kw, N, Ho, Wo), dtype=_F32)
+    shape = (C * kh * kw, N, Ho, Wo)
+    cols = None if buffers is None else buffers.get(shape)
+    if cols is None:
+        cols = np.empty(shape, dtype=_F32)
+        if buffers is not None:
+            buffers[shape] = cols
     _kernels.im2col_cnhw(x, kh, kw, sh, sw, ph, pw, cols)
     return cols.reshape(C * kh * kw, N * Ho * Wo)
 
 
-def conv2d_cnhw(x, w, b=None, *, stride=1, padding=0, groups=1, cols=None):
-    """Convolution of a (C, N, H, W) array; returns (C_out, N, Ho, Wo). ``cols`` reuses a cached im2col."""
+#: im2col columns per GEMM [bytes]: the images of a batch go through im2col + GEMM in chunks whose columns
+#: stay in cache, instead of one batch-sized column matrix that is written to and read back from memory
+COLS_CHUNK_BYTES = 4 << 20
+
+
+def _conv_chunked(x, w, b, kernel, stride, padding, out_hw, chunk, buffers):
+    """``conv2d_cnhw`` (groups 1) over chunks of ``chunk`` images: the same sums, in cache-sized pieces."""
+    C, N = x.shape[:2]
+    O = w.shape[0]
+    Ho, Wo = out_hw
+    w2 = w.reshape(O, -1)
+    out = np.empty((O, N, Ho, Wo), dtype=_F32)
+    for n0 in range(0, N, chunk):
+        n1 = min(N, n0 + chunk)
+        cols = im2col_cnhw(np.ascontiguousarray(x[:, n0:n1]), kernel, stride, padding, buffers)
+        part = np.dot(w2, cols)
+        if b is not None:
+            part += b[:, None]
+        out[:, n0:n1] = part.reshape(O, n1 - n0, Ho, Wo)
+    return out
+
+
+def conv2d_cnhw(x, w, b=None, *, stride=1, padding=0, groups=1, cols=None, buffers=None):
+    """Convolution of a (C, N, H, W) array; returns (C_out, N, Ho, Wo).
+
+    ``cols`` reuses a cached im2col of ``x``; ``buffers`` lends reusable im2col arrays (:func:`im2col_cnhw`).
+    """
     C, N, H, W = x.shape
     O, Cg, kh, kw = w.shape
     sh, sw = _pair(stride)
@@ -63,7 +97,10 @@ def conv2d_cnhw(x, w, b=None, *, stride=1, padding=0, groups=1, cols=None):
             if kh == kw == 1 and sh == sw == 1 and ph == pw == 0:
                 cols = x.reshape(C, N * H * W)
             else:
-                cols = im2col_cnhw(x, (kh, kw), (sh, sw), (ph, pw))
+                chunk = max(1, COLS_CHUNK_BYTES // (4 * C * kh * kw * Ho * Wo))
+                if chunk < N:
+                    return _conv_chunked(x, w, b, (kh, kw), (sh, sw), (ph, pw), (Ho, Wo), chunk, buffers)
+                cols = im2col_cnhw(x, (kh, kw), (sh, sw), (ph, pw), buffers)
         out = np.dot(w.reshape(O, Cg * kh * kw), cols)
         if b is not None:
             out += b[:, None]
@@ -185,20 +222,16 @@ def relu6(x):
     return np.clip(x, _F32(0), _F32(6))
 
 
-_INV_SQRT2 = _F32(1.0 / math.sqrt(2.0))
-
-
 def gelu(x, approximate: str = "none"):
     """GELU, exact ``0.5 x (1 + erf(x / sqrt 2))`` (``approximate="tanh"``: the tanh form of HF ``gelu_new``)."""
     x = np.asarray(x, dtype=_F32)
     if approximate == "tanh":
         c = _F32(math.sqrt(2.0 / math.pi))
         return _F32(0.5) * x * (_F32(1) + np.tanh(c * (x + _F32(0.044715) * x * x * x)))
-    out = special.erf(x * _INV_SQRT2)
-    out += _F32(1)
-    out *= x
-    out *= _F32(0.5)
-    return out
+    flat = np.ascontiguousarray(x).reshape(-1)
+    out = np.empty_like(flat)
+    _kernels.gelu_erf(flat, out)  # serial: a few ms, and no thread pool to wake between two GEMMs
+    return out.reshape(x.shape)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
