@@ -102,7 +102,8 @@ class Scratch:
         across calls; ``None`` for a plain array input.
     buffers : dict
         Reusable work arrays keyed by shape (im2col columns), shared by the batches of one call, or of every
-        call on one :class:`PreparedInput`. Never holds a result that outlives the layer that made it.
+        call on one :class:`PreparedInput`. Never holds a result that outlives the layer that made it; so
+        two threads must not run forward passes on the same :class:`PreparedInput` at the same time.
     """
 
     __slots__ = ("fixed", "buffers")
