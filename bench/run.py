@@ -221,22 +221,26 @@ def _set_ratios(rows: list[dict], group: str, baseline_impl: str) -> None:
 
 # --------------------------------------------------------------------------------------------- part 3
 class WkbnoiseCampaign:
-    """``wkbnoise.evaluation.campaign.monte_carlo_accuracy`` on a model file, symmetric per-bit p."""
+    """A wkbnoise campaign on a model file, symmetric per-bit p: one ``Evaluator`` per campaign.
+
+    The constructor is the campaign's setup, as the torch-side campaigns build their module in theirs:
+    quantize every layer once, prepare the fixed input, and score the clean float and INT8 models (two
+    forward passes, once per campaign). ``run`` then times trials only; its accuracies are exactly those of
+    ``monte_carlo_accuracy`` with the same seed (which is ``Evaluator(...).run(...)``).
+    """
 
     def __init__(self, path: Path, images: np.ndarray, labels: np.ndarray, bits: int = 8):
+        from wkbnoise.evaluation.campaign import Evaluator
         from wkbnoise.runtime import load_model
 
         self.model = load_model(path)
-        self.images = images
-        self.labels = labels
         self.bits = bits
+        self.evaluator = Evaluator(self.model, images, labels, bits=bits)
 
     def run(self, p: float, trials: int, seed: int = 0) -> np.ndarray:
         from wkbnoise import FlipRates
-        from wkbnoise.evaluation.campaign import monte_carlo_accuracy
 
-        return monte_carlo_accuracy(self.model, self.images, self.labels, FlipRates.symmetric(p, self.bits),
-                                    trials=trials, seed=seed, bits=self.bits)
+        return self.evaluator.run(FlipRates.symmetric(p, self.bits), trials=trials, seed=seed).accuracy
 
 
 def make_campaigns(path: Path, images, labels, quiet: bool, impls=IMPLS) -> dict:
