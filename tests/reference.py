@@ -11,6 +11,13 @@ import numpy as np
 
 from wkbnoise._rng import alias_table, hash_ref, uniform_ref
 
+def rel_err(a, b) -> float:
+    """max |a - b| / max |b|: the normwise relative error of the runtime tests (shapes must agree)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
 # ---- faults room (issue 3): flip samplers and the fused flip + lookup -----------------------------------
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference import rel_err
 from safetensors.numpy import load_file, save_file
 
 from wkbnoise import ModelFileError
@@ -25,12 +26,6 @@ CONFIG = DATA / "config.json"
 RTOL = 1e-4
 QUERY0 = "encoder.layer.0.attention.self.query.weight"
 
-
-def rel_err(a, b) -> float:
-    """Max absolute error relative to the largest reference magnitude."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    assert a.shape == b.shape, (a.shape, b.shape)
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
 
 
 def matches_golden(model, golden) -> tuple[float, float]:

@@ -6,17 +6,12 @@ import math
 
 import numpy as np
 import pytest
-from reference import depthwise_conv_cnhw_ref, gelu_erf_ref, im2col_cnhw_ref
+from reference import depthwise_conv_cnhw_ref, gelu_erf_ref, im2col_cnhw_ref, rel_err
 
 from wkbnoise.runtime import _kernels, layers
 
 RTOL = 1e-5
 
-
-def rel_err(a, b) -> float:
-    """max |a - b| / max |b|: the normwise relative error used throughout the runtime tests."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
 
 
 def rand(*shape, seed=0, scale=1.0):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from reference import rel_err
 
 from wkbnoise import InputError
 from wkbnoise.runtime import PreparedInput, load_model
@@ -12,10 +13,6 @@ from wkbnoise.runtime import PreparedInput, load_model
 ARCHS = ["lenet5", "vgg", "resnet20", "mobilenetv2", "vit"]
 RTOL = 1e-4
 
-
-def rel_err(a, b) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference import rel_err
 from safetensors import safe_open
 from safetensors.numpy import load_file
 
@@ -25,12 +26,6 @@ GOLDEN = Path(__file__).resolve().parent / "data" / "zoo_golden_logits.safetenso
 RTOL = 1e-4
 REGENERATE = "rerun `python tests/data/make_zoo_golden.py` (needs torch)"
 
-
-def rel_err(a, b) -> float:
-    """Max absolute error relative to the largest reference magnitude."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    assert a.shape == b.shape, (a.shape, b.shape)
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
 
 
 def sha256(path) -> str:
