@@ -31,7 +31,7 @@ from ..quant import codes_to_values, quantize
 from ..rates import FlipRates
 from .config import SweepConfig
 from .protocol import FULL, QUICK_REPRODUCE, describe, eval_config
-from .report import point_rows, summary_rows, summary_table
+from .report import _num, point_rows, summary_rows, summary_table
 from .store import RunStore
 from .sweep import run_sweep, versions
 
@@ -230,10 +230,6 @@ def t5_rows_of(store, config: SweepConfig):
                    for i in range(d["p_flip"].size)]
         out += [dataclasses.asdict(r) for r in t5_rows(results)]
     return out
-
-
-def _num(v):
-    return float(v.decode() if isinstance(v, bytes) else v)
 
 
 def claim_verdicts(store) -> list[dict]:
