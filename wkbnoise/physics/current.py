@@ -139,16 +139,24 @@ def log_current_density(v_ox_V, oxide: Oxide, model: str = "tsu_esaki", temperat
     f = vs / d_m
     if model == "fn":
         a, b = fn_coefficients(ox)
-        return np.where(positive, np.log(a) + 2 * log_f - b / f, -np.inf)
+        with np.errstate(over="ignore"):  # B / F overflows at subnormal F: ln J = -inf, J underflows to 0
+            return np.where(positive, np.log(a) + 2 * log_f - b / f, -np.inf)
     if model == "schuegraf_hu":
         a, b = fn_coefficients(ox)
-        x = np.minimum(vs / phi, 1.0)
+        below = vs < phi
+        log_x = np.minimum(np.log(vs) - np.log(phi), 0.0)  # x = min(V / phi, 1), in logs: no underflow at tiny V
+        x = np.exp(log_x)
         sq = np.sqrt(1.0 - x)
-        # 1 - sqrt(1 - x) = x / (1 + sqrt(1 - x)); 1 - (1 - x)^1.5 = -expm1(1.5 log1p(-x)); x = 1 is FN
-        log_den = 2.0 * (np.log(x) - np.log1p(sq))
+        # 1 - sqrt(1 - x) = x / (1 + sqrt(1 - x)); 1 - (1 - x)^1.5 = x r(x) with r = -expm1(1.5 log1p(-x)) / x
+        # (r -> 1.5 - 0.375 x as x -> 0); x = 1 is FN. The exponent b x r / F is b r d / phi below the barrier.
+        log_den = 2.0 * (log_x - np.log1p(sq))
+        small = x < 1e-8
+        xs = np.where(small, 1.0, x)
         with np.errstate(divide="ignore"):
-            expo = -np.expm1(1.5 * np.log1p(-x))
-        out = np.log(a) + 2 * log_f - log_den - b * expo / f
+            r = np.where(small, 1.5 - 0.375 * x, -np.expm1(1.5 * np.log1p(-xs)) / xs)
+        with np.errstate(over="ignore"):  # 1 / F at subnormal F (above the barrier only): ln J = -inf
+            x_over_f = np.where(below, d_m / phi, 1.0 / f)
+            out = np.log(a) + 2 * log_f - log_den - b * r * x_over_f
         return np.where(positive, out, -np.inf)
     # Simmons (1963) intermediate voltage, identical electrodes, phi from E_F, energies in J
     if np.any(v >= phi):
