@@ -11,7 +11,9 @@ is returned NHWC. Kernels take PyTorch layouts (conv ``(C_out, C_in / groups, kh
 ``(out, in)``) under the names ``<layer>.weight`` / ``<layer>.bias`` (``<layer>.depthwise.weight`` and
 ``<layer>.pointwise.weight`` for a separable convolution); a BatchNormalization right after a convolution
 or dense layer without activation is folded into it. ``padding="same"`` follows Keras' rule (the extra
-pixel of an odd padding goes at the bottom / right).
+pixel of an odd padding goes at the bottom / right); an average pool excludes the padding from its mean,
+except in a file saved by Keras 3 on its torch backend, which pads an uneven 'same' pool with copies of the
+edge pixels, and so does the graph.
 """
 
 from __future__ import annotations
@@ -81,10 +83,10 @@ def read_keras_h5(path):
             config = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
         except json.JSONDecodeError as exc:
             raise ModelFileError(f"{path}: model_config is not JSON ({exc})") from None
-        version = f.attrs.get("keras_version", b"")
-        version = version.decode() if isinstance(version, bytes) else str(version)
+        version, backend = (f.attrs.get(k, b"") for k in ("keras_version", "backend"))
+        version, backend = (v.decode() if isinstance(v, bytes) else str(v) for v in (version, backend))
         root = f["model_weights"] if "model_weights" in f else f
-        return _Builder(root, str(path), version).run(config)
+        return _Builder(root, str(path), version, backend).run(config)
 
 
 def _layer_weights(root, name, source) -> dict:
@@ -118,8 +120,9 @@ def _same_pads(n, k, s, d) -> tuple[int, int]:
 
 
 class _Builder:
-    def __init__(self, root, source, version):
+    def __init__(self, root, source, version, backend=""):
         self.root, self.source, self.keras2 = root, source, version.startswith("2")
+        self.backend = backend
         self.nodes: list[dict] = []
         self.params: dict[str, np.ndarray] = {}
         self.values: set[str] = set()
@@ -439,9 +442,15 @@ class _Builder:
         s = _pair(c.get("strides") or k)
         pads, hw = self._window(layer, c, t, k, s, (1, 1))
         attrs = {"kernel_shape": list(k), "strides": list(s), "pads": pads}
+        x = t.name
         if op == "AveragePool":
-            attrs["count_include_pad"] = 0  # Keras averages over the pixels inside the image
-        out = self.emit(op, layer["name"], [t.name], attrs, layer["name"])
+            attrs["count_include_pad"] = 0  # Keras averages over the pixels inside the image ...
+            if self.backend == "torch" and pads[:2] != pads[2:]:
+                # ... except Keras 3 on torch, which pads an uneven 'same' by repeating the edge pixels
+                x = self.emit("Pad", f"{layer['name']}/edge", [x],
+                              {"pads": [0, 0, *pads[:2], 0, 0, *pads[2:]], "mode": "edge"}, f"{layer['name']}/edge")
+                attrs["pads"] = [0, 0, 0, 0]
+        out = self.emit(op, layer["name"], [x], attrs, layer["name"])
         return _T(out, True, (None, *hw, t.shape[3]))
 
     def _l_MaxPooling2D(self, layer, c, ins, w):
