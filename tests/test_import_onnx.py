@@ -262,3 +262,24 @@ def test_runtime_reshape_target_is_refused(tmp_path):
     path = save_graph(tmp_path, nodes, {}, [fvi("x", ["N", 4]), fvi("t", [2])], [fvi("y", None)], 17)
     with pytest.raises(ModelFileError, match="node 'cast' \\(op 'Cast'\\)"):
         read_onnx(path)
+
+
+# ---- real size -------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_resnet18_imagenet_size_matches_and_evaluates(tmp_path, cli):
+    """torchvision's ResNet-18 topology at 224 x 224 with 1000 classes (random weights, BN statistics
+    randomized): the imported graph matches torch, and `eval` runs on the .onnx file (agreement metric)."""
+    from safetensors.numpy import save_file
+
+    torch.manual_seed(0)
+    net = tn.randomize_bn(tn.ResNet(width=64, classes=1000))
+    path = export(net, torch.randn(1, 3, 224, 224), tmp_path / "resnet18.onnx")
+    graph, params = read_onnx(path)
+    assert len(graph.quantized) == 21 and sum(params[q].size for q in graph.quantized) == 11_678_912
+    x = np.random.default_rng(0).standard_normal((8, 3, 224, 224)).astype(np.float32)
+    err = rel_err(logits(graph, params, x[:2]), torch_logits(net, x[:2]))
+    assert err <= TOL, err
+    save_file({"images": x}, str(tmp_path / "X.safetensors"))
+    res = cli("eval", str(path), "--inputs", str(tmp_path / "X.safetensors"), "--trials", "2", "--images", "8")
+    assert res.returncode == 0, res.stderr
+    assert "agreement" in res.stdout
