@@ -9,7 +9,6 @@ import os
 
 import numpy as np
 import pytest
-
 from reference import rel_err
 
 if os.environ.setdefault("KERAS_BACKEND", "torch") != "torch":
@@ -17,9 +16,9 @@ if os.environ.setdefault("KERAS_BACKEND", "torch") != "torch":
 pytest.importorskip("torch")
 keras = pytest.importorskip("keras")
 import h5py  # noqa: E402
+from conftest import assert_one_line_error  # noqa: E402
 from keras import layers as L  # noqa: E402
 
-from conftest import assert_one_line_error  # noqa: E402
 from wkbnoise.errors import ModelFileError  # noqa: E402
 from wkbnoise.importers.keras_h5 import read_keras_h5  # noqa: E402
 from wkbnoise.runtime.graph import run  # noqa: E402
@@ -97,6 +96,7 @@ def test_functional_matches_keras(functional):
     logit = run(graph, params, {"images": x})
     assert graph.outputs == ("probs/softmax",) and gemm.op == "Gemm"
     from wkbnoise.runtime.graph import Graph
+
     sub = Graph.from_json({**graph.to_dict(), "outputs": [gemm.outputs[0]]})
     ref = keras_out(head, x)
     err = rel_err(run(sub, params, {"images": x})[gemm.outputs[0]], ref)
@@ -106,9 +106,17 @@ def test_functional_matches_keras(functional):
     conv = next(n for n in graph.nodes if n.op == "Conv" and n.attrs["strides"] == [2, 2])
     pads = conv.attrs["pads"]
     assert pads != pads[2:] + pads[:2]
-    bad = Graph.from_json({**sub.to_dict(), "nodes": [
-        {**n.to_dict(), "attrs": {**n.attrs, "pads": pads[2:] + pads[:2]}} if n.name == conv.name else n.to_dict()
-        for n in sub.nodes]})
+    bad = Graph.from_json(
+        {
+            **sub.to_dict(),
+            "nodes": [
+                {**n.to_dict(), "attrs": {**n.attrs, "pads": pads[2:] + pads[:2]}}
+                if n.name == conv.name
+                else n.to_dict()
+                for n in sub.nodes
+            ],
+        }
+    )
     assert rel_err(run(bad, params, {"images": x})[gemm.outputs[0]], ref) > TOL
 
 
@@ -117,7 +125,9 @@ def test_functional_graph_structure(functional):
     graph, params = read_keras_h5(path)
     assert graph.inputs[0]["name"] == "images" and graph.inputs[0]["shape"] == [None, 15, 13, 3]
     ops = [n.op for n in graph.nodes]
-    assert ops[0] == "Transpose" and "BatchNormalization" not in ops[:ops.index("Flatten")]  # conv BNs folded
+    assert (
+        ops[0] == "Transpose" and "BatchNormalization" not in ops[: ops.index("Flatten")]
+    )  # conv BNs folded
     assert "separable_conv2d.depthwise.weight" in graph.quantized
     assert "separable_conv2d.pointwise.weight" in graph.quantized
     assert params["separable_conv2d.depthwise.weight"].shape == (8, 1, 3, 3)
@@ -127,12 +137,22 @@ def test_functional_graph_structure(functional):
 
 def test_sequential_matches_keras(tmp_path):
     keras.utils.set_random_seed(1)
-    model = keras.Sequential([
-        keras.Input((12, 12, 1)),
-        L.Conv2D(6, 5, activation="relu"), L.MaxPooling2D(), L.BatchNormalization(),
-        L.Conv2D(8, 3, padding="same", use_bias=False), L.BatchNormalization(), L.Activation("relu"),
-        L.AveragePooling2D(2), L.Flatten(), L.Dense(12, activation="relu"), L.Dropout(0.5),
-        L.Dense(3, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((12, 12, 1)),
+            L.Conv2D(6, 5, activation="relu"),
+            L.MaxPooling2D(),
+            L.BatchNormalization(),
+            L.Conv2D(8, 3, padding="same", use_bias=False),
+            L.BatchNormalization(),
+            L.Activation("relu"),
+            L.AveragePooling2D(2),
+            L.Flatten(),
+            L.Dense(12, activation="relu"),
+            L.Dropout(0.5),
+            L.Dense(3, activation="softmax"),
+        ]
+    )
     randomize_bn(model, np.random.default_rng(2))
     graph, params = read_keras_h5(save(model, tmp_path / "seq.hdf5"))
     assert [n.op for n in graph.nodes].count("BatchNormalization") == 1  # after a pool: kept as a node
@@ -154,17 +174,50 @@ def _keras2_file(path, model):
     """``model`` (Conv2D-Flatten-Dense, functional) in Keras 2's HDF5 layout: list-style inbound nodes,
     ``batch_input_shape``, weight names ``<layer>/kernel:0``."""
     conv, dense = model.layers[1], model.layers[3]
-    cfg = {"class_name": "Functional", "config": {"name": "model", "layers": [
-        {"class_name": "InputLayer", "name": "input_1",
-         "config": {"batch_input_shape": [None, 7, 7, 2], "dtype": "float32", "name": "input_1"}, "inbound_nodes": []},
-        {"class_name": "Conv2D", "name": "conv2d", "inbound_nodes": [[["input_1", 0, 0, {}]]],
-         "config": {"name": "conv2d", "filters": 4, "kernel_size": [3, 3], "strides": [2, 2], "padding": "same",
-                    "data_format": "channels_last", "dilation_rate": [1, 1], "activation": "relu", "use_bias": True}},
-        {"class_name": "Flatten", "name": "flatten", "inbound_nodes": [[["conv2d", 0, 0, {}]]],
-         "config": {"name": "flatten", "data_format": "channels_last"}},
-        {"class_name": "Dense", "name": "dense", "inbound_nodes": [[["flatten", 0, 0, {}]]],
-         "config": {"name": "dense", "units": 3, "activation": "linear", "use_bias": True}}],
-        "input_layers": [["input_1", 0, 0]], "output_layers": [["dense", 0, 0]]}}
+    cfg = {
+        "class_name": "Functional",
+        "config": {
+            "name": "model",
+            "layers": [
+                {
+                    "class_name": "InputLayer",
+                    "name": "input_1",
+                    "config": {"batch_input_shape": [None, 7, 7, 2], "dtype": "float32", "name": "input_1"},
+                    "inbound_nodes": [],
+                },
+                {
+                    "class_name": "Conv2D",
+                    "name": "conv2d",
+                    "inbound_nodes": [[["input_1", 0, 0, {}]]],
+                    "config": {
+                        "name": "conv2d",
+                        "filters": 4,
+                        "kernel_size": [3, 3],
+                        "strides": [2, 2],
+                        "padding": "same",
+                        "data_format": "channels_last",
+                        "dilation_rate": [1, 1],
+                        "activation": "relu",
+                        "use_bias": True,
+                    },
+                },
+                {
+                    "class_name": "Flatten",
+                    "name": "flatten",
+                    "inbound_nodes": [[["conv2d", 0, 0, {}]]],
+                    "config": {"name": "flatten", "data_format": "channels_last"},
+                },
+                {
+                    "class_name": "Dense",
+                    "name": "dense",
+                    "inbound_nodes": [[["flatten", 0, 0, {}]]],
+                    "config": {"name": "dense", "units": 3, "activation": "linear", "use_bias": True},
+                },
+            ],
+            "input_layers": [["input_1", 0, 0]],
+            "output_layers": [["dense", 0, 0]],
+        },
+    }
     with h5py.File(path, "w") as f:
         f.attrs["model_config"] = json.dumps(cfg)
         f.attrs["keras_version"] = "2.13.1"
@@ -174,7 +227,7 @@ def _keras2_file(path, model):
             g = mw.create_group(name)
             names = [] if layer is None else [f"{name}/kernel:0", f"{name}/bias:0"]
             g.attrs["weight_names"] = np.array([n.encode() for n in names], dtype="S")
-            for n, v in zip(names, [] if layer is None else layer.get_weights()):
+            for n, v in zip(names, [] if layer is None else layer.get_weights(), strict=True):
                 g.create_dataset(n, data=v)
     return path
 
@@ -191,10 +244,13 @@ def test_keras2_layout(tmp_path):
 
 # ---- errors ---------------------------------------------------------------------------------------------
 def test_unsupported_layer_is_one_line_via_cli(tmp_path, cli):
-    model = keras.Sequential([keras.Input((8, 3)), L.Conv1D(4, 3, name="the_conv1d"), L.Flatten(), L.Dense(2)])
+    model = keras.Sequential(
+        [keras.Input((8, 3)), L.Conv1D(4, 3, name="the_conv1d"), L.Flatten(), L.Dense(2)]
+    )
     path = save(model, tmp_path / "conv1d.h5")
-    with pytest.raises(ModelFileError, match="layer 'the_conv1d' \\(Conv1D\\) in .*conv1d.h5: layer Conv1D is not "
-                                             "supported"):
+    with pytest.raises(
+        ModelFileError, match="layer 'the_conv1d' \\(Conv1D\\) in .*conv1d.h5: layer Conv1D is not supported"
+    ):
         read_keras_h5(path)
     assert_one_line_error(cli("info", str(path)), "the_conv1d", "Conv1D", "conv1d.h5")
 

@@ -9,15 +9,14 @@ import warnings
 
 import numpy as np
 import pytest
-
 from reference import rel_err
 
 onnx = pytest.importorskip("onnx")
 torch = pytest.importorskip("torch")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-
 import torch_nets as tn  # noqa: E402
 from conftest import assert_one_line_error  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
 from wkbnoise.errors import ModelFileError  # noqa: E402
 from wkbnoise.importers.onnx import read_onnx  # noqa: E402
 from wkbnoise.runtime.graph import run  # noqa: E402
@@ -32,10 +31,17 @@ def export(module, example, path, opset=17, keep_bn=True):
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (example,), buf, dynamo=False, opset_version=opset,
-                          training=torch.onnx.TrainingMode.PRESERVE if keep_bn else torch.onnx.TrainingMode.EVAL,
-                          input_names=["images"], output_names=["logits"],
-                          dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
+        torch.onnx.export(
+            module,
+            (example,),
+            buf,
+            dynamo=False,
+            opset_version=opset,
+            training=torch.onnx.TrainingMode.PRESERVE if keep_bn else torch.onnx.TrainingMode.EVAL,
+            input_names=["images"],
+            output_names=["logits"],
+            dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
+        )
     path.write_bytes(buf.getvalue())
     return path
 
@@ -71,7 +77,9 @@ def test_exported_network_matches_torch(name, tmp_path):
     ops = {n.op for n in graph.nodes}
     assert not ops & {"Shape", "Constant", "Gather", "Concat", "BatchNormalization", "Dropout", "Identity"}
     # the faulty memory: every conv / linear / matmul weight, nothing else
-    weighted = {n.inputs[1] for n in graph.nodes if n.op in ("Conv", "Gemm", "MatMul") and n.inputs[1] in params}
+    weighted = {
+        n.inputs[1] for n in graph.nodes if n.op in ("Conv", "Gemm", "MatMul") and n.inputs[1] in params
+    }
     assert set(graph.quantized) == weighted
     n_layers = sum(isinstance(m, torch.nn.Conv2d | torch.nn.Linear) for m in net.modules())
     assert len(graph.quantized) == n_layers
@@ -89,8 +97,12 @@ def test_resnet_weights_keep_module_names_and_fold_bn(tmp_path):
     assert "layer2.0.downsample.0.weight" in graph.quantized
     # conv1 + bn1 folded: W' = W * gamma / sqrt(var + eps)
     s = (net.bn1.weight / torch.sqrt(net.bn1.running_var + net.bn1.eps)).detach().numpy()
-    np.testing.assert_allclose(params["conv1.weight"], net.conv1.weight.detach().numpy() * s[:, None, None, None],
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        params["conv1.weight"],
+        net.conv1.weight.detach().numpy() * s[:, None, None, None],
+        rtol=1e-6,
+        atol=1e-7,
+    )
     # x.view(x.size(0), -1) became a Reshape that copies the batch dimension
     (reshape,) = [n for n in graph.nodes if n.op == "Reshape"]
     assert reshape.attrs["shape"] == [0, -1]
@@ -107,8 +119,9 @@ def test_exporter_fused_bn_also_matches(tmp_path):
 
 # ---- hand-built graphs ---------------------------------------------------------------------------------
 def save_graph(tmp_path, nodes, inits, inputs, outputs, opset, name="g.onnx"):
-    g = helper.make_graph(nodes, "g", inputs, outputs,
-                          [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    g = helper.make_graph(
+        nodes, "g", inputs, outputs, [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()]
+    )
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
     path = tmp_path / name
     path.write_bytes(model.SerializeToString())
@@ -124,11 +137,19 @@ def conv_bn_graph(tmp_path, rng, opset):
     b = rng.standard_normal(6).astype(np.float32)
     gamma, beta = rng.uniform(0.5, 1.5, 6).astype(np.float32), rng.standard_normal(6).astype(np.float32)
     mean, var = rng.standard_normal(6).astype(np.float32), rng.uniform(0.5, 2, 6).astype(np.float32)
-    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", pads=[1, 0, 0, 2], strides=[2, 1]),
-             helper.make_node("BatchNormalization", ["c", "g", "be", "m", "v"], ["y"], name="bn", epsilon=1e-3),
-             helper.make_node("Identity", ["y"], ["out"], name="id")]
-    path = save_graph(tmp_path, nodes, {"w": w, "b": b, "g": gamma, "be": beta, "m": mean, "v": var},
-                      [fvi("x", ["N", 3, 9, 8])], [fvi("out", ["N", 6, None, None])], opset)
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", pads=[1, 0, 0, 2], strides=[2, 1]),
+        helper.make_node("BatchNormalization", ["c", "g", "be", "m", "v"], ["y"], name="bn", epsilon=1e-3),
+        helper.make_node("Identity", ["y"], ["out"], name="id"),
+    ]
+    path = save_graph(
+        tmp_path,
+        nodes,
+        {"w": w, "b": b, "g": gamma, "be": beta, "m": mean, "v": var},
+        [fvi("x", ["N", 3, 9, 8])],
+        [fvi("out", ["N", 6, None, None])],
+        opset,
+    )
     return path, (w, b, gamma, beta, mean, var)
 
 
@@ -139,25 +160,43 @@ def test_conv_bn_folding_matches_functional(tmp_path):
     assert [n.op for n in graph.nodes] == ["Conv"] and graph.outputs == ("out",)
     x = rng.standard_normal((2, 3, 9, 8)).astype(np.float32)
     F = torch.nn.functional
-    ref = F.batch_norm(F.conv2d(F.pad(torch.from_numpy(x), (0, 2, 1, 0)), torch.from_numpy(w), torch.from_numpy(b),
-                                stride=(2, 1)), torch.from_numpy(mean), torch.from_numpy(var),
-                       torch.from_numpy(gamma), torch.from_numpy(beta), eps=1e-3).numpy()
+    ref = F.batch_norm(
+        F.conv2d(
+            F.pad(torch.from_numpy(x), (0, 2, 1, 0)), torch.from_numpy(w), torch.from_numpy(b), stride=(2, 1)
+        ),
+        torch.from_numpy(mean),
+        torch.from_numpy(var),
+        torch.from_numpy(gamma),
+        torch.from_numpy(beta),
+        eps=1e-3,
+    ).numpy()
     assert rel_err(logits(graph, params, x), ref) <= TOL
 
 
 def test_standalone_batchnorm_stays_a_node(tmp_path):
     rng = np.random.default_rng(0)
     c = 4
-    inits = {"g": rng.uniform(0.5, 1.5, c), "be": rng.standard_normal(c), "m": rng.standard_normal(c),
-             "v": rng.uniform(0.5, 2, c)}
+    inits = {
+        "g": rng.uniform(0.5, 1.5, c),
+        "be": rng.standard_normal(c),
+        "m": rng.standard_normal(c),
+        "v": rng.uniform(0.5, 2, c),
+    }
     inits = {k: v.astype(np.float32) for k, v in inits.items()}
-    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
-             helper.make_node("BatchNormalization", ["r", "g", "be", "m", "v"], ["y"], name="bn")]
-    graph, params = read_onnx(save_graph(tmp_path, nodes, inits, [fvi("x", ["N", c, 3, 3])], [fvi("y", None)], 15))
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"], name="relu"),
+        helper.make_node("BatchNormalization", ["r", "g", "be", "m", "v"], ["y"], name="bn"),
+    ]
+    graph, params = read_onnx(
+        save_graph(tmp_path, nodes, inits, [fvi("x", ["N", c, 3, 3])], [fvi("y", None)], 15)
+    )
     assert [n.op for n in graph.nodes] == ["Relu", "BatchNormalization"] and graph.quantized == ()
     x = rng.standard_normal((2, c, 3, 3)).astype(np.float32)
-    ref = torch.nn.functional.batch_norm(torch.relu(torch.from_numpy(x)), *(torch.from_numpy(inits[k]) for k in
-                                         ("m", "v", "g", "be")), eps=1e-5).numpy()
+    ref = torch.nn.functional.batch_norm(
+        torch.relu(torch.from_numpy(x)),
+        *(torch.from_numpy(inits[k]) for k in ("m", "v", "g", "be")),
+        eps=1e-5,
+    ).numpy()
     assert rel_err(logits(graph, params, x), ref) <= TOL
 
 
@@ -173,26 +212,34 @@ def shape_chain(opset):
         nodes.append(helper.make_node("Clip", ["x"], ["c"], name="clip", min=-0.5, max=0.7))
     if opset >= 13:
         inits |= {"ax": np.array([1], i64)}
-        nodes += [helper.make_node("Unsqueeze", ["c", "ax"], ["u"], name="unsq"),
-                  helper.make_node("Squeeze", ["u", "ax"], ["s"], name="sq")]
+        nodes += [
+            helper.make_node("Unsqueeze", ["c", "ax"], ["u"], name="unsq"),
+            helper.make_node("Squeeze", ["u", "ax"], ["s"], name="sq"),
+        ]
     else:
-        nodes += [helper.make_node("Unsqueeze", ["c"], ["u"], name="unsq", axes=[1]),
-                  helper.make_node("Squeeze", ["u"], ["s"], name="sq", axes=[1])]
+        nodes += [
+            helper.make_node("Unsqueeze", ["c"], ["u"], name="unsq", axes=[1]),
+            helper.make_node("Squeeze", ["u"], ["s"], name="sq", axes=[1]),
+        ]
     zero = helper.make_tensor("zero", TensorProto.INT64, [], [0])
     minus1 = helper.make_tensor("m1", TensorProto.INT64, [1], [-1])
-    nodes += [helper.make_node("Shape", ["s"], ["shp"], name="shape"),
-              helper.make_node("Constant", [], ["i0"], name="const0", value=zero),
-              helper.make_node("Gather", ["shp", "i0"], ["n"], name="gather", axis=0),
-              helper.make_node("Constant", [], ["m1"], name="constm1", value=minus1)]
+    nodes += [
+        helper.make_node("Shape", ["s"], ["shp"], name="shape"),
+        helper.make_node("Constant", [], ["i0"], name="const0", value=zero),
+        helper.make_node("Gather", ["shp", "i0"], ["n"], name="gather", axis=0),
+        helper.make_node("Constant", [], ["m1"], name="constm1", value=minus1),
+    ]
     if opset >= 13:
         nodes.append(helper.make_node("Unsqueeze", ["n", "ax0"], ["n1"], name="unsq_n"))
         inits["ax0"] = np.array([0], i64)
     else:
         nodes.append(helper.make_node("Unsqueeze", ["n"], ["n1"], name="unsq_n", axes=[0]))
-    nodes += [helper.make_node("Concat", ["n1", "m1"], ["tgt"], name="concat", axis=0),
-              helper.make_node("Reshape", ["s", "tgt"], ["flat"], name="reshape"),
-              helper.make_node("Dropout", ["flat"], ["d"], name="drop"),
-              helper.make_node("MatMul", ["d", "wm"], ["y"], name="mm")]
+    nodes += [
+        helper.make_node("Concat", ["n1", "m1"], ["tgt"], name="concat", axis=0),
+        helper.make_node("Reshape", ["s", "tgt"], ["flat"], name="reshape"),
+        helper.make_node("Dropout", ["flat"], ["d"], name="drop"),
+        helper.make_node("MatMul", ["d", "wm"], ["y"], name="mm"),
+    ]
     return nodes, inits
 
 
@@ -225,11 +272,15 @@ def test_softmax_before_opset13_coerces_to_2d(tmp_path):
 
 # ---- errors: one line, exit 2 ---------------------------------------------------------------------------
 def test_unsupported_op_is_one_line_via_cli(tmp_path, cli):
-    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
-             helper.make_node("Einsum", ["r", "r"], ["y"], name="the_einsum", equation="ij,ij->ij")]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"], name="relu"),
+        helper.make_node("Einsum", ["r", "r"], ["y"], name="the_einsum", equation="ij,ij->ij"),
+    ]
     path = save_graph(tmp_path, nodes, {}, [fvi("x", ["N", 4])], [fvi("y", None)], 17, "einsum.onnx")
-    with pytest.raises(ModelFileError, match="node 'the_einsum' \\(op 'Einsum'\\) in .*einsum.onnx: op Einsum is not "
-                                             "supported"):
+    with pytest.raises(
+        ModelFileError,
+        match="node 'the_einsum' \\(op 'Einsum'\\) in .*einsum.onnx: op Einsum is not supported",
+    ):
         read_onnx(path)
     assert_one_line_error(cli("info", str(path)), "the_einsum", "Einsum", "einsum.onnx")
 
@@ -237,7 +288,9 @@ def test_unsupported_op_is_one_line_via_cli(tmp_path, cli):
 def test_custom_domain_op_is_refused(tmp_path):
     nodes = [helper.make_node("FusedConv", ["x"], ["y"], name="fc", domain="com.microsoft")]
     g = helper.make_graph(nodes, "g", [fvi("x", [1, 2])], [fvi("y", None)])
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    model = helper.make_model(
+        g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    )
     path = tmp_path / "ms.onnx"
     path.write_bytes(model.SerializeToString())
     with pytest.raises(ModelFileError, match="com.microsoft.FusedConv"):
@@ -257,8 +310,10 @@ def test_malformed_files_are_one_line_via_cli(tmp_path, cli):
 
 def test_runtime_reshape_target_is_refused(tmp_path):
     """A Reshape whose target is computed from data (not from shapes) cannot be folded."""
-    nodes = [helper.make_node("Cast", ["t"], ["ti"], name="cast", to=TensorProto.INT64),
-             helper.make_node("Reshape", ["x", "ti"], ["y"], name="reshape")]
+    nodes = [
+        helper.make_node("Cast", ["t"], ["ti"], name="cast", to=TensorProto.INT64),
+        helper.make_node("Reshape", ["x", "ti"], ["y"], name="reshape"),
+    ]
     path = save_graph(tmp_path, nodes, {}, [fvi("x", ["N", 4]), fvi("t", [2])], [fvi("y", None)], 17)
     with pytest.raises(ModelFileError, match="node 'cast' \\(op 'Cast'\\)"):
         read_onnx(path)
@@ -280,6 +335,8 @@ def test_resnet18_imagenet_size_matches_and_evaluates(tmp_path, cli):
     err = rel_err(logits(graph, params, x[:2]), torch_logits(net, x[:2]))
     assert err <= TOL, err
     save_file({"images": x}, str(tmp_path / "X.safetensors"))
-    res = cli("eval", str(path), "--inputs", str(tmp_path / "X.safetensors"), "--trials", "2", "--images", "8")
+    res = cli(
+        "eval", str(path), "--inputs", str(tmp_path / "X.safetensors"), "--trials", "2", "--images", "8"
+    )
     assert res.returncode == 0, res.stderr
     assert "agreement" in res.stdout

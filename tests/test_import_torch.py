@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from reference import rel_err
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
 import torch_nets as tn  # noqa: E402
+
 from wkbnoise import convert  # noqa: E402
 from wkbnoise.errors import InputError, ModelFileError  # noqa: E402
 from wkbnoise.runtime.graph import run  # noqa: E402
@@ -28,9 +28,11 @@ def torch_logits(module, x):
 @pytest.mark.parametrize("name", ["resnet", "mobilenet", "transformer"])
 def test_from_torch_matches_module(name):
     torch.manual_seed(0)
-    net, shape = {"resnet": (tn.ResNet(width=8, classes=10), (3, 40, 40)),
-                  "mobilenet": (tn.MobileNet(classes=7), (3, 24, 24)),
-                  "transformer": (tn.EncoderBlock(), (3, 16, 16))}[name]
+    net, shape = {
+        "resnet": (tn.ResNet(width=8, classes=10), (3, 40, 40)),
+        "mobilenet": (tn.MobileNet(classes=7), (3, 24, 24)),
+        "transformer": (tn.EncoderBlock(), (3, 16, 16)),
+    }[name]
     tn.randomize_bn(net).train()  # from_torch evaluates in eval mode and gives the mode back
     graph, params = convert.from_torch(net, torch.randn(1, *shape))
     assert net.training

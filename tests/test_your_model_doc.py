@@ -23,7 +23,7 @@ def section(title: str) -> list[tuple[str, str]]:
     text = PAGE.read_text()
     start = text.index(f"## {title}\n")
     end = text.find("\n## ", start + 1)
-    return BLOCK.findall(text[start:end if end > 0 else None])
+    return BLOCK.findall(text[start : end if end > 0 else None])
 
 
 def run_section(title: str, cwd: Path) -> list[str]:
@@ -42,9 +42,13 @@ def run_section(title: str, cwd: Path) -> list[str]:
                     continue
                 argv = shlex.split(line)
                 assert argv[:3] == ["python", "-m", "wkbnoise"], line
-                env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-                proc = subprocess.run([sys.executable, *argv[1:]], capture_output=True, text=True, cwd=cwd, env=env,
-                                      timeout=600)
+                env = {
+                    **os.environ,
+                    "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+                }
+                proc = subprocess.run(
+                    [sys.executable, *argv[1:]], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
+                )
                 assert proc.returncode == 0, (line, proc.stderr)
                 outs.append(proc.stdout)
     finally:
@@ -53,7 +57,12 @@ def run_section(title: str, cwd: Path) -> list[str]:
 
 
 def test_every_route_has_at_most_three_commands():
-    for title in ("From a PyTorch module", "From a Keras file", "From an ONNX file", "From a Hugging Face folder"):
+    for title in (
+        "From a PyTorch module",
+        "From a Keras file",
+        "From an ONNX file",
+        "From a Hugging Face folder",
+    ):
         blocks = section(title)
         commands = [ln for kind, code in blocks if kind == "bash" for ln in code.splitlines() if ln.strip()]
         assert 1 <= len(commands) + any(kind == "python" for kind, _ in blocks) <= 3, title
@@ -82,8 +91,10 @@ def test_keras_route(tmp_path):
     x = layers.Add()([layers.ReLU()(x), layers.Conv2D(8, 1)(inp)])
     model = keras.Model(inp, layers.Dense(10)(layers.GlobalAveragePooling2D()(x)))
     model.save(tmp_path / "model.h5")
-    save_file({"images": np.random.default_rng(0).standard_normal((16, 32, 32, 3)).astype(np.float32)},
-              str(tmp_path / "images_nhwc.safetensors"))
+    save_file(
+        {"images": np.random.default_rng(0).standard_normal((16, 32, 32, 3)).astype(np.float32)},
+        str(tmp_path / "images_nhwc.safetensors"),
+    )
     info, out = run_section("From a Keras file", tmp_path)
     assert "agreement" in out
 
@@ -97,9 +108,34 @@ def test_onnx_route(tmp_path):
     from test_import_onnx import export
 
     torch.manual_seed(0)
-    export(tn.randomize_bn(tn.ResNet(width=8, classes=10)), torch.randn(1, 3, 32, 32), tmp_path / "resnet18.onnx")
-    save_file({"images": np.random.default_rng(0).standard_normal((8, 3, 32, 32)).astype(np.float32)},
-              str(tmp_path / "images.safetensors"))
+    export(
+        tn.randomize_bn(tn.ResNet(width=8, classes=10)), torch.randn(1, 3, 32, 32), tmp_path / "resnet18.onnx"
+    )
+    save_file(
+        {"images": np.random.default_rng(0).standard_normal((8, 3, 32, 32)).astype(np.float32)},
+        str(tmp_path / "images.safetensors"),
+    )
     info, out, _ = run_section("From an ONNX file", tmp_path)
     assert "agreement" in out
     assert (tmp_path / "resnet18.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_hugging_face_route(tmp_path):
+    """The tiny random BERT of tests/data with a WordPiece vocabulary of its size stands in for MiniLM."""
+    import json
+    import shutil
+
+    src = ROOT / "tests" / "data" / "bert_tiny"
+    folder = tmp_path / "my-minilm"
+    folder.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(src / name, folder / name)
+    vocab = json.loads((src / "config.json").read_text())["vocab_size"]
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz.,'!?"]
+    words += [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
+    words += ["the", "a", "is", "of", "and", "to", "in", "memory", "model", "bit"]
+    words += [f"[unused{i}]" for i in range(vocab - len(words))]
+    (folder / "vocab.txt").write_text("\n".join(words[:vocab]) + "\n")
+    info, out = run_section("From a Hugging Face folder", tmp_path)
+    assert "cosine" in out

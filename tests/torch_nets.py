@@ -33,7 +33,9 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(c_out)
         self.downsample = None
         if stride != 1 or c_in != c_out:
-            self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+            self.downsample = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
+            )
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
@@ -52,8 +54,10 @@ class ResNet(nn.Module):
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         layers, c = [], width
         for i, n in enumerate(blocks):
-            c_out = width * 2 ** i
-            stage = [BasicBlock(c, c_out, 1 if i == 0 else 2)] + [BasicBlock(c_out, c_out) for _ in range(n - 1)]
+            c_out = width * 2**i
+            stage = [BasicBlock(c, c_out, 1 if i == 0 else 2)] + [
+                BasicBlock(c_out, c_out) for _ in range(n - 1)
+            ]
             layers.append(nn.Sequential(*stage))
             c = c_out
         self.layer1, self.layer2, self.layer3, self.layer4 = layers
@@ -73,9 +77,15 @@ class InvertedResidual(nn.Module):
         hidden = c_in * expand
         self.use_res = stride == 1 and c_in == c_out
         self.block = nn.Sequential(
-            nn.Conv2d(c_in, hidden, 1, bias=False), nn.BatchNorm2d(hidden), act(),
-            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden), act(),
-            nn.Conv2d(hidden, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
+            nn.Conv2d(c_in, hidden, 1, bias=False),
+            nn.BatchNorm2d(hidden),
+            act(),
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden),
+            act(),
+            nn.Conv2d(hidden, c_out, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+        )
 
     def forward(self, x):
         y = self.block(x)
@@ -89,8 +99,11 @@ class MobileNet(nn.Module):
     def __init__(self, classes: int = 10):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.Hardswish())
-        self.blocks = nn.Sequential(InvertedResidual(16, 16, 1, 2, nn.ReLU6), InvertedResidual(16, 24, 2, 3, nn.Hardswish),
-                                    InvertedResidual(24, 24, 1, 3, nn.ReLU6))
+        self.blocks = nn.Sequential(
+            InvertedResidual(16, 16, 1, 2, nn.ReLU6),
+            InvertedResidual(16, 24, 2, 3, nn.Hardswish),
+            InvertedResidual(24, 24, 1, 3, nn.ReLU6),
+        )
         self.gate = nn.Linear(24, 24)
         self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(24, classes))
 

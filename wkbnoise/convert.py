@@ -42,6 +42,9 @@ def save(graph, params, out) -> Path:
         raise InputError(f"out={str(out)!r} must end in .safetensors")
     graph.validate(params)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in params.items()}, str(out),
-              metadata={"format": "pt", "wkbnoise.graph": graph.to_json()})
+    save_file(
+        {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in params.items()},
+        str(out),
+        metadata={"format": "pt", "wkbnoise.graph": graph.to_json()},
+    )
     return out

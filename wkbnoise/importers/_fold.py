@@ -90,7 +90,9 @@ def resolve_shape(shape, data_dims) -> list[int]:
             out.append(int(v))
     unknown = [v for v in out if isinstance(v, Sym)]
     if len(unknown) > 1 or (unknown and -1 in out):
-        raise FoldError(f"the target shape {[str(v) for v in out]} has more than one dimension unknown at import")
+        raise FoldError(
+            f"the target shape {[str(v) for v in out]} has more than one dimension unknown at import"
+        )
     return [-1 if isinstance(v, Sym) else v for v in out]
 
 
@@ -109,6 +111,7 @@ def _binary(fn):
     def run(inputs, attrs):
         a, b = _arr(inputs[0]), _arr(inputs[1])
         return [fn(a, b)]
+
     return run
 
 
@@ -121,8 +124,20 @@ def _div(a, b):
     return (a / b).astype(np.result_type(a, b))
 
 
-_ONNX_INT = {6: np.int32, 7: np.int64, 9: np.bool_, 1: np.float32, 11: np.float64, 10: np.float16,
-             2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16, 12: np.uint32, 13: np.uint64}
+_ONNX_INT = {
+    6: np.int32,
+    7: np.int64,
+    9: np.bool_,
+    1: np.float32,
+    11: np.float64,
+    10: np.float16,
+    2: np.uint8,
+    3: np.int8,
+    4: np.uint16,
+    5: np.int16,
+    12: np.uint32,
+    13: np.uint64,
+}
 
 
 def _cast(inputs, attrs):
@@ -171,7 +186,7 @@ def _slice(inputs, attrs):
     axes = _axes(attrs, inputs, 3) or list(range(len(starts)))
     steps = _axes(attrs, inputs, 4, "steps") or [1] * len(starts)
     index = [slice(None)] * a.ndim
-    for s, e, ax, st in zip(starts, ends, axes, steps):
+    for s, e, ax, st in zip(starts, ends, axes, steps, strict=True):
         index[ax % a.ndim] = slice(s, e, st)
     return [a[tuple(index)]]
 
@@ -219,6 +234,7 @@ def _unary(fn):
         if has_symbols(a):
             raise FoldError("arithmetic on a dimension unknown at import")
         return [fn(a).astype(a.dtype)]
+
     return run
 
 
@@ -247,17 +263,38 @@ def _minmax(fn):
         for a in arrs[1:]:
             out = fn(out, a)
         return [out]
+
     return run
 
 
 #: op -> fn(inputs: list of arrays, attrs) -> list of arrays, applied when every input is a constant
 FOLDERS = {
-    "Gather": _gather, "Concat": _concat, "Unsqueeze": _unsqueeze, "Squeeze": _squeeze, "Cast": _cast,
-    "Add": _binary(lambda a, b: a + b), "Sub": _binary(lambda a, b: a - b),
-    "Mul": _binary(lambda a, b: a * b), "Div": _binary(_div), "Pow": _binary(lambda a, b: np.power(a, b)),
-    "Slice": _slice, "Reshape": _reshape, "ConstantOfShape": _constant_of_shape, "Range": _range,
-    "Expand": _expand, "Where": _where, "Equal": _equal, "Neg": _unary(np.negative), "Sqrt": _unary(np.sqrt),
-    "Floor": _unary(np.floor), "Ceil": _unary(np.ceil), "Abs": _unary(np.abs), "Transpose": _transpose,
-    "Tile": _tile, "ReduceProd": _reduce_prod, "Min": _minmax(np.minimum), "Max": _minmax(np.maximum),
+    "Gather": _gather,
+    "Concat": _concat,
+    "Unsqueeze": _unsqueeze,
+    "Squeeze": _squeeze,
+    "Cast": _cast,
+    "Add": _binary(lambda a, b: a + b),
+    "Sub": _binary(lambda a, b: a - b),
+    "Mul": _binary(lambda a, b: a * b),
+    "Div": _binary(_div),
+    "Pow": _binary(lambda a, b: np.power(a, b)),
+    "Slice": _slice,
+    "Reshape": _reshape,
+    "ConstantOfShape": _constant_of_shape,
+    "Range": _range,
+    "Expand": _expand,
+    "Where": _where,
+    "Equal": _equal,
+    "Neg": _unary(np.negative),
+    "Sqrt": _unary(np.sqrt),
+    "Floor": _unary(np.floor),
+    "Ceil": _unary(np.ceil),
+    "Abs": _unary(np.abs),
+    "Transpose": _transpose,
+    "Tile": _tile,
+    "ReduceProd": _reduce_prod,
+    "Min": _minmax(np.minimum),
+    "Max": _minmax(np.maximum),
     "Identity": lambda inputs, attrs: [inputs[0]],
 }

@@ -1,10 +1,8 @@
-"""Steps every importer shares: BatchNorm folding, dead-node pruning, and the hand-over to the runtime's Graph."""
+"""Steps every importer shares: BatchNorm folding, dead-node pruning, the hand-over to the runtime's Graph."""
 
 from __future__ import annotations
 
 import numpy as np
-
-from ..errors import ModelFileError
 
 __all__ = ["fold_batchnorm", "prune", "build_graph", "unique_name"]
 
@@ -17,11 +15,11 @@ def unique_name(base: str, taken) -> str:
 
 
 def fold_batchnorm(nodes: list[dict], params: dict, outputs) -> tuple[list[dict], dict]:
-    """Fold every ``BatchNormalization`` whose input is a ``Conv`` / ``Gemm{transB: 1}`` output read by it alone.
+    """Fold each ``BatchNormalization`` on a ``Conv`` or ``Gemm{transB: 1}`` output that nothing else reads.
 
-    ``W' = W s`` and ``b' = (b - mean) s + beta`` per output channel, ``s = gamma / sqrt(var + eps)``, computed in
-    float64 and stored as float32. The folded layer takes the BatchNorm's output name; a weight that another
-    node also reads is copied under a new name first.
+    ``W' = W s`` and ``b' = (b - mean) s + beta`` per output channel, ``s = gamma / sqrt(var + eps)``,
+    computed in float64 and stored as float32. The folded layer takes the BatchNorm's output name; a weight
+    that another node also reads is copied under a new name first.
     """
     nodes = [dict(n) for n in nodes]
     params = dict(params)
@@ -35,12 +33,21 @@ def fold_batchnorm(nodes: list[dict], params: dict, outputs) -> tuple[list[dict]
         if bn["op"] != "BatchNormalization":
             continue
         p = producer.get(bn["inputs"][0])
-        if p is None or p["op"] not in ("Conv", "Gemm") or readers.get(bn["inputs"][0], 0) != 1 \
-                or bn["inputs"][0] in outputs or p["inputs"][1] not in params \
-                or not all(x in params for x in bn["inputs"][1:5]):
+        if (
+            p is None
+            or p["op"] not in ("Conv", "Gemm")
+            or readers.get(bn["inputs"][0], 0) != 1
+            or bn["inputs"][0] in outputs
+            or p["inputs"][1] not in params
+            or not all(x in params for x in bn["inputs"][1:5])
+        ):
             continue
-        if p["op"] == "Gemm" and (p["attrs"].get("transB") != 1 or p["attrs"].get("alpha", 1.0) != 1.0
-                                  or p["attrs"].get("beta", 1.0) != 1.0 or p["attrs"].get("transA", 0)):
+        if p["op"] == "Gemm" and (
+            p["attrs"].get("transB") != 1
+            or p["attrs"].get("alpha", 1.0) != 1.0
+            or p["attrs"].get("beta", 1.0) != 1.0
+            or p["attrs"].get("transA", 0)
+        ):
             continue
         gamma, beta, mean, var = (np.asarray(params[x], np.float64) for x in bn["inputs"][1:5])
         s = gamma / np.sqrt(var + float(bn["attrs"].get("epsilon", 1e-5)))
@@ -51,7 +58,7 @@ def fold_batchnorm(nodes: list[dict], params: dict, outputs) -> tuple[list[dict]
         if readers.get(w_name, 0) > 1:
             w_name = unique_name(f"{w_name}.bn_folded", params)
         if not b_name or readers.get(b_name, 0) > 1:
-            base = w_name[:-len(".weight")] if w_name.endswith(".weight") else w_name
+            base = w_name[: -len(".weight")] if w_name.endswith(".weight") else w_name
             b_name = unique_name(f"{base}.bias", params)
         params[w_name] = (w * s.reshape((-1,) + (1,) * (w.ndim - 1))).astype(np.float32)
         params[b_name] = ((b - mean) * s + beta).astype(np.float32)
@@ -74,7 +81,7 @@ def prune(nodes: list[dict], params: dict, outputs) -> tuple[list[dict], dict]:
 
 
 def build_graph(spec: dict, params: dict, source: str):
-    """The runtime's :class:`~wkbnoise.runtime.graph.Graph` of ``spec``, validated (op support, names, shapes)."""
+    """The runtime's :class:`~wkbnoise.runtime.graph.Graph` of ``spec``, validated (ops, names, weights)."""
     from ..runtime.graph import Graph
 
     graph = Graph.from_json(spec, path=source)

@@ -31,12 +31,34 @@ from ._graph import build_graph, fold_batchnorm, prune, unique_name
 __all__ = ["read_keras_h5", "SUPPORTED_LAYERS"]
 
 SUPPORTED_LAYERS = (
-    "InputLayer", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense", "BatchNormalization", "Activation",
-    "ReLU", "Softmax", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "Flatten", "Dropout",
-    "Add", "Subtract", "Multiply", "Concatenate", "Reshape", "ZeroPadding2D",
+    "InputLayer",
+    "Conv2D",
+    "DepthwiseConv2D",
+    "SeparableConv2D",
+    "Dense",
+    "BatchNormalization",
+    "Activation",
+    "ReLU",
+    "Softmax",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "GlobalAveragePooling2D",
+    "Flatten",
+    "Dropout",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Concatenate",
+    "Reshape",
+    "ZeroPadding2D",
 )
-_ALIASES = {"Convolution2D": "Conv2D", "MaxPool2D": "MaxPooling2D", "AvgPool2D": "AveragePooling2D",
-            "GlobalAvgPool2D": "GlobalAveragePooling2D", "SpatialDropout2D": "Dropout"}
+_ALIASES = {
+    "Convolution2D": "Conv2D",
+    "MaxPool2D": "MaxPooling2D",
+    "AvgPool2D": "AveragePooling2D",
+    "GlobalAvgPool2D": "GlobalAveragePooling2D",
+    "SpatialDropout2D": "Dropout",
+}
 _TO_NCHW, _TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
 
 
@@ -68,8 +90,10 @@ def read_keras_h5(path):
     if not path.is_file():
         raise ModelFileError(f"{path}: no such Keras file")
     if zipfile.is_zipfile(path):
-        raise ModelFileError(f"{path}: a Keras 3 '.keras' zip archive is not supported; save the model as HDF5 "
-                             "with model.save('model.h5')")
+        raise ModelFileError(
+            f"{path}: a Keras 3 '.keras' zip archive is not supported; save the model as HDF5 "
+            "with model.save('model.h5')"
+        )
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
@@ -77,8 +101,10 @@ def read_keras_h5(path):
     with f:
         raw = f.attrs.get("model_config")
         if raw is None:
-            raise ModelFileError(f"{path}: no 'model_config' attribute (a weights-only file from save_weights?); "
-                                 "save the whole model with model.save('model.h5')")
+            raise ModelFileError(
+                f"{path}: no 'model_config' attribute (a weights-only file from save_weights?); "
+                "save the whole model with model.save('model.h5')"
+            )
         try:
             config = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
         except json.JSONDecodeError as exc:
@@ -142,8 +168,15 @@ class _Builder:
 
     def emit(self, op, name, inputs, attrs, out_base) -> str:
         out = self.value(out_base)
-        self.nodes.append({"op": op, "name": unique_name(name, self.node_names), "inputs": list(inputs),
-                           "outputs": [out], "attrs": attrs})
+        self.nodes.append(
+            {
+                "op": op,
+                "name": unique_name(name, self.node_names),
+                "inputs": list(inputs),
+                "outputs": [out],
+                "attrs": attrs,
+            }
+        )
         self.node_names.add(self.nodes[-1]["name"])
         return out
 
@@ -158,8 +191,11 @@ class _Builder:
             return t
         key = (t.name, True)
         if key not in self._converted:
-            self._converted[key] = _T(self.emit("Transpose", f"{lname}/to_nchw", [t.name], {"perm": _TO_NCHW},
-                                                f"{t.name}/nchw"), True, t.shape)
+            self._converted[key] = _T(
+                self.emit("Transpose", f"{lname}/to_nchw", [t.name], {"perm": _TO_NCHW}, f"{t.name}/nchw"),
+                True,
+                t.shape,
+            )
         return self._converted[key]
 
     def nhwc(self, t: _T, lname) -> _T:
@@ -167,8 +203,11 @@ class _Builder:
             return t
         key = (t.name, False)
         if key not in self._converted:
-            self._converted[key] = _T(self.emit("Transpose", f"{lname}/to_nhwc", [t.name], {"perm": _TO_NHWC},
-                                                f"{t.name}/nhwc"), False, t.shape)
+            self._converted[key] = _T(
+                self.emit("Transpose", f"{lname}/to_nhwc", [t.name], {"perm": _TO_NHWC}, f"{t.name}/nhwc"),
+                False,
+                t.shape,
+            )
         return self._converted[key]
 
     # -- model structure ----------------------------------------------------------------------------------
@@ -176,7 +215,9 @@ class _Builder:
         cls = config.get("class_name")
         cfg = config.get("config", {})
         if cls not in ("Sequential", "Functional", "Model") or not isinstance(cfg.get("layers"), list):
-            raise ModelFileError(f"{self.source}: model class {cls!r} is not supported (Sequential or Functional)")
+            raise ModelFileError(
+                f"{self.source}: model class {cls!r} is not supported (Sequential or Functional)"
+            )
         layers = cfg["layers"]
         for layer in layers:
             layer.setdefault("name", layer.get("config", {}).get("name"))
@@ -191,8 +232,14 @@ class _Builder:
             outputs.append(t.name)
         nodes, params = fold_batchnorm(self.nodes, self.params, outputs)
         nodes, params = prune(nodes, params, outputs)
-        spec = {"format": "wkbnoise.graph/1", "task": "classifier", "inputs": self.inputs, "outputs": outputs,
-                "nodes": nodes, "quantized": [q for q in self.quantized if q in params]}
+        spec = {
+            "format": "wkbnoise.graph/1",
+            "task": "classifier",
+            "inputs": self.inputs,
+            "outputs": outputs,
+            "nodes": nodes,
+            "quantized": [q for q in self.quantized if q in params],
+        }
         return build_graph(spec, params, self.source)
 
     def _input(self, name, shape) -> _T:
@@ -252,15 +299,18 @@ class _Builder:
         for layer in layers:
             if layer["class_name"] == "InputLayer":
                 c = layer["config"]
-                tensors[(layer["name"], 0, 0)] = self._input(layer["name"],
-                                                             c.get("batch_shape") or c.get("batch_input_shape"))
+                tensors[(layer["name"], 0, 0)] = self._input(
+                    layer["name"], c.get("batch_shape") or c.get("batch_input_shape")
+                )
                 continue
             for k, node in enumerate(layer.get("inbound_nodes", [])):
                 refs = self._refs(node)
                 missing = [r for r in refs if r not in tensors]
                 if missing:
-                    raise self.err(layer, f"input {missing[0]} is not computed before it (nested models are "
-                                          "not supported)")
+                    raise self.err(
+                        layer,
+                        f"input {missing[0]} is not computed before it (nested models are not supported)",
+                    )
                 tensors[(layer["name"], k, 0)] = self._layer(layer, [tensors[r] for r in refs])
         outs = []
         for ref in self._endpoints(cfg.get("output_layers", [])):
@@ -283,20 +333,30 @@ class _Builder:
         except ModelFileError:
             raise
         except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise self.err(layer, f"malformed layer config or weights ({type(exc).__name__}: {exc})") from None
+            raise self.err(
+                layer, f"malformed layer config or weights ({type(exc).__name__}: {exc})"
+            ) from None
 
     def activation(self, layer, t: _T, act) -> _T:
         name = layer["name"]
         if isinstance(act, dict):  # Keras 3 may serialize {"class_name": "function", "config": "relu"}
             act = act.get("config") if isinstance(act.get("config"), str) else act.get("class_name")
         act = str(act or "linear")
-        unary = {"relu": ("Relu", {}), "sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}),
-                 "relu6": ("Clip", {"min": 0.0, "max": 6.0}), "hard_swish": ("HardSwish", {}),
-                 "hard_silu": ("HardSwish", {}), "exponential": ("Exp", {}),
-                 "gelu": ("Gelu", {"approximate": "none"}),
-                 "hard_sigmoid": ("HardSigmoid", {"alpha": 0.2, "beta": 0.5} if self.keras2
-                                  else {"alpha": 1.0 / 6.0, "beta": 0.5}),
-                 "leaky_relu": ("LeakyRelu", {"alpha": 0.2})}
+        unary = {
+            "relu": ("Relu", {}),
+            "sigmoid": ("Sigmoid", {}),
+            "tanh": ("Tanh", {}),
+            "relu6": ("Clip", {"min": 0.0, "max": 6.0}),
+            "hard_swish": ("HardSwish", {}),
+            "hard_silu": ("HardSwish", {}),
+            "exponential": ("Exp", {}),
+            "gelu": ("Gelu", {"approximate": "none"}),
+            "hard_sigmoid": (
+                "HardSigmoid",
+                {"alpha": 0.2, "beta": 0.5} if self.keras2 else {"alpha": 1.0 / 6.0, "beta": 0.5},
+            ),
+            "leaky_relu": ("LeakyRelu", {"alpha": 0.2}),
+        }
         if act == "linear":
             return t
         if act in unary:
@@ -307,8 +367,10 @@ class _Builder:
         if act in ("swish", "silu"):
             s = self.emit("Sigmoid", f"{name}/sigmoid", [t.name], {}, f"{name}/sigmoid")
             return _T(self.emit("Mul", f"{name}/swish", [t.name, s], {}, f"{name}/swish"), t.nchw, t.shape)
-        raise self.err(layer, f"activation {act!r} is not supported; supported: linear, softmax, swish, "
-                              f"{', '.join(unary)}")
+        raise self.err(
+            layer,
+            f"activation {act!r} is not supported; supported: linear, softmax, swish, {', '.join(unary)}",
+        )
 
     def axis(self, t: _T, axis: int) -> int:
         """A Keras axis of ``t`` as an axis of its stored value."""
@@ -317,8 +379,13 @@ class _Builder:
         return [0, 2, 3, 1][a] if t.nchw else a
 
     def softmax(self, name, t, axis) -> _T:
-        return _T(self.emit("Softmax", f"{name}/softmax", [t.name], {"axis": self.axis(t, axis)},
-                            f"{name}/softmax"), t.nchw, t.shape)
+        return _T(
+            self.emit(
+                "Softmax", f"{name}/softmax", [t.name], {"axis": self.axis(t, axis)}, f"{name}/softmax"
+            ),
+            t.nchw,
+            t.shape,
+        )
 
     def _window(self, layer, c, t: _T, kernel, strides, dil):
         """(pads ONNX order, output shape) of a 2-D window over NHWC shape ``t.shape``."""
@@ -326,7 +393,7 @@ class _Builder:
             raise self.err(layer, f"expects an image (N, H, W, C) input; got shape {list(t.shape)}")
         padding = c.get("padding", "valid")
         out_hw, begin, end = [], [], []
-        for n, k, s, d in zip(t.shape[1:3], kernel, strides, dil):
+        for n, k, s, d in zip(t.shape[1:3], kernel, strides, dil, strict=True):
             if padding == "same":
                 b, e = _same_pads(n, k, s, d)
             elif padding == "valid":
@@ -343,22 +410,30 @@ class _Builder:
         inputs = [t.name, self.param(f"{lname}{name_suffix}.weight", w, quantized=True)]
         if b is not None:
             inputs.append(self.param(f"{lname}.bias", b))
-        return self.emit("Conv", f"{lname}{name_suffix}", inputs,
-                         {"strides": list(strides), "pads": pads, "dilations": list(dil), "group": group},
-                         f"{lname}{name_suffix}")
+        return self.emit(
+            "Conv",
+            f"{lname}{name_suffix}",
+            inputs,
+            {"strides": list(strides), "pads": pads, "dilations": list(dil), "group": group},
+            f"{lname}{name_suffix}",
+        )
 
     def _l_Conv2D(self, layer, c, ins, w):
         t = self.nchw(ins[0], layer["name"])
         k, s, d = _pair(c["kernel_size"]), _pair(c.get("strides", 1)), _pair(c.get("dilation_rate", 1))
         pads, hw = self._window(layer, c, t, k, s, d)
         kernel = w["kernel"]  # (kh, kw, C_in / groups, C_out)
-        out = self.conv(layer, t, kernel.transpose(3, 2, 0, 1), w.get("bias"), s, d, int(c.get("groups", 1)), pads)
+        out = self.conv(
+            layer, t, kernel.transpose(3, 2, 0, 1), w.get("bias"), s, d, int(c.get("groups", 1)), pads
+        )
         return self.activation(layer, _T(out, True, (None, *hw, kernel.shape[3])), c.get("activation"))
 
     def _depthwise(self, layer, c, t, dk, s, d, bias, suffix):
         kh, kw, cin, mult = dk.shape
         pads, hw = self._window(layer, c, t, (kh, kw), s, d)
-        weight = dk.transpose(2, 3, 0, 1).reshape(cin * mult, 1, kh, kw)  # channel c*mult + m <- dk[..., c, m]
+        weight = dk.transpose(2, 3, 0, 1).reshape(
+            cin * mult, 1, kh, kw
+        )  # channel c*mult + m <- dk[..., c, m]
         out = self.conv(layer, t, weight, bias, s, d, cin, pads, suffix)
         return _T(out, True, (None, *hw, cin * mult))
 
@@ -374,8 +449,9 @@ class _Builder:
         s, d = _pair(c.get("strides", 1)), _pair(c.get("dilation_rate", 1))
         mid = self._depthwise(layer, c, t, w["depthwise_kernel"], s, d, None, ".depthwise")
         pk = w["pointwise_kernel"]  # (1, 1, C_in * mult, C_out)
-        out = self.conv(layer, mid, pk.transpose(3, 2, 0, 1), w.get("bias"), (1, 1), (1, 1), 1, [0, 0, 0, 0],
-                        ".pointwise")
+        out = self.conv(
+            layer, mid, pk.transpose(3, 2, 0, 1), w.get("bias"), (1, 1), (1, 1), 1, [0, 0, 0, 0], ".pointwise"
+        )
         return self.activation(layer, _T(out, True, (*mid.shape[:3], pk.shape[3])), c.get("activation"))
 
     def _l_Dense(self, layer, c, ins, w):
@@ -386,12 +462,17 @@ class _Builder:
             inputs = [t.name, self.param(f"{lname}.weight", kernel.T, quantized=True)]
             if bias is not None:
                 inputs.append(self.param(f"{lname}.bias", bias))
-            out = self.emit("Gemm", lname, inputs, {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 1}, lname)
+            out = self.emit(
+                "Gemm", lname, inputs, {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 1}, lname
+            )
         else:  # applies to the last axis of a (N, ..., C) tensor
-            out = self.emit("MatMul", lname, [t.name, self.param(f"{lname}.weight", kernel, quantized=True)], {},
-                            lname)
+            out = self.emit(
+                "MatMul", lname, [t.name, self.param(f"{lname}.weight", kernel, quantized=True)], {}, lname
+            )
             if bias is not None:
-                out = self.emit("Add", f"{lname}/bias", [out, self.param(f"{lname}.bias", bias)], {}, f"{lname}/bias")
+                out = self.emit(
+                    "Add", f"{lname}/bias", [out, self.param(f"{lname}.bias", bias)], {}, f"{lname}/bias"
+                )
         return self.activation(layer, _T(out, False, (*t.shape[:-1], kernel.shape[1])), c.get("activation"))
 
     def _l_BatchNormalization(self, layer, c, ins, w):
@@ -404,12 +485,21 @@ class _Builder:
         gamma, beta = w.get("gamma", np.ones_like(mean)), w.get("beta", np.zeros_like(mean))
         eps = float(c.get("epsilon", 1e-3))
         if t.nchw or len(t.shape) == 2:
-            names = [self.param(f"{lname}.{k}", v) for k, v in
-                     (("gamma", gamma), ("beta", beta), ("moving_mean", mean), ("moving_variance", var))]
+            names = [
+                self.param(f"{lname}.{k}", v)
+                for k, v in (
+                    ("gamma", gamma),
+                    ("beta", beta),
+                    ("moving_mean", mean),
+                    ("moving_variance", var),
+                )
+            ]
             out = self.emit("BatchNormalization", lname, [t.name, *names], {"epsilon": eps}, lname)
             return _T(out, t.nchw, t.shape)
         s = gamma / np.sqrt(var.astype(np.float64) + eps)
-        m = self.emit("Mul", f"{lname}/scale", [t.name, self.param(f"{lname}.scale", s)], {}, f"{lname}/scale")
+        m = self.emit(
+            "Mul", f"{lname}/scale", [t.name, self.param(f"{lname}.scale", s)], {}, f"{lname}/scale"
+        )
         out = self.emit("Add", lname, [m, self.param(f"{lname}.shift", beta - mean * s)], {}, lname)
         return _T(out, False, t.shape)
 
@@ -418,7 +508,11 @@ class _Builder:
 
     def _l_ReLU(self, layer, c, ins, w):
         t, lname = ins[0], layer["name"]
-        mx, slope, thr = c.get("max_value"), float(c.get("negative_slope") or 0.0), float(c.get("threshold") or 0.0)
+        mx, slope, thr = (
+            c.get("max_value"),
+            float(c.get("negative_slope") or 0.0),
+            float(c.get("threshold") or 0.0),
+        )
         if thr != 0.0:
             raise self.err(layer, f"threshold={thr} is not supported")
         if slope != 0.0:
@@ -447,8 +541,13 @@ class _Builder:
             attrs["count_include_pad"] = 0  # Keras averages over the pixels inside the image ...
             if self.backend == "torch" and pads[:2] != pads[2:]:
                 # ... except Keras 3 on torch, which pads an uneven 'same' by repeating the edge pixels
-                x = self.emit("Pad", f"{layer['name']}/edge", [x],
-                              {"pads": [0, 0, *pads[:2], 0, 0, *pads[2:]], "mode": "edge"}, f"{layer['name']}/edge")
+                x = self.emit(
+                    "Pad",
+                    f"{layer['name']}/edge",
+                    [x],
+                    {"pads": [0, 0, *pads[:2], 0, 0, *pads[2:]], "mode": "edge"},
+                    f"{layer['name']}/edge",
+                )
                 attrs["pads"] = [0, 0, 0, 0]
         out = self.emit(op, layer["name"], [x], attrs, layer["name"])
         return _T(out, True, (None, *hw, t.shape[3]))
@@ -490,14 +589,31 @@ class _Builder:
     def _l_ZeroPadding2D(self, layer, c, ins, w):
         t = self.nchw(ins[0], layer["name"])
         p = c.get("padding", 1)
-        (top, bottom), (left, right) = ((p, p), (p, p)) if isinstance(p, int) else \
-            tuple(_pair(v) for v in p) if isinstance(p[0], list | tuple) else ((p[0], p[0]), (p[1], p[1]))
-        out = self.emit("Pad", layer["name"], [t.name],
-                        {"pads": [0, 0, top, left, 0, 0, bottom, right], "mode": "constant", "value": 0.0},
-                        layer["name"])
+        (top, bottom), (left, right) = (
+            ((p, p), (p, p))
+            if isinstance(p, int)
+            else tuple(_pair(v) for v in p)
+            if isinstance(p[0], list | tuple)
+            else ((p[0], p[0]), (p[1], p[1]))
+        )
+        out = self.emit(
+            "Pad",
+            layer["name"],
+            [t.name],
+            {"pads": [0, 0, top, left, 0, 0, bottom, right], "mode": "constant", "value": 0.0},
+            layer["name"],
+        )
         h, wd = t.shape[1:3]
-        return _T(out, True, (None, None if h is None else h + top + bottom, None if wd is None else wd + left + right,
-                              t.shape[3]))
+        return _T(
+            out,
+            True,
+            (
+                None,
+                None if h is None else h + top + bottom,
+                None if wd is None else wd + left + right,
+                t.shape[3],
+            ),
+        )
 
     def _merge(self, layer, ins, op):
         if len(ins) < 2:
@@ -506,8 +622,13 @@ class _Builder:
         ts = [self.nchw(t, layer["name"]) if nchw else t for t in ins]
         out = ts[0].name
         for i, t in enumerate(ts[1:]):
-            out = self.emit(op, layer["name"] if i == len(ts) - 2 else f"{layer['name']}/{i}", [out, t.name], {},
-                            layer["name"] if i == len(ts) - 2 else f"{layer['name']}/{i}")
+            out = self.emit(
+                op,
+                layer["name"] if i == len(ts) - 2 else f"{layer['name']}/{i}",
+                [out, t.name],
+                {},
+                layer["name"] if i == len(ts) - 2 else f"{layer['name']}/{i}",
+            )
         return _T(out, nchw, ts[0].shape)
 
     def _l_Add(self, layer, c, ins, w):
@@ -524,8 +645,9 @@ class _Builder:
         ts = [self.nchw(t, layer["name"]) if nchw else t for t in ins]
         axis = int(c.get("axis", -1))
         a = axis % len(ts[0].shape)
-        out = self.emit("Concat", layer["name"], [t.name for t in ts], {"axis": self.axis(ts[0], axis)},
-                        layer["name"])
+        out = self.emit(
+            "Concat", layer["name"], [t.name for t in ts], {"axis": self.axis(ts[0], axis)}, layer["name"]
+        )
         size = [t.shape[a] for t in ts]
         shape = list(ts[0].shape)
         shape[a] = None if any(s is None for s in size) else sum(size)

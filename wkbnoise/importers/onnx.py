@@ -31,14 +31,58 @@ __all__ = ["read_onnx", "from_model_proto", "SUPPORTED"]
 
 #: ops that become graph nodes (after the translations above); shape-only ops fold away
 _RUNTIME_OPS = (
-    "Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish",
-    "Tanh", "Erf", "Gelu", "Softmax", "BatchNormalization", "MaxPool", "AveragePool", "GlobalAveragePool",
-    "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Gather", "Slice", "Pad", "ReduceMean",
-    "Pow", "Sqrt", "LayerNormalization", "Expand", "Tile",
+    "Conv",
+    "Gemm",
+    "MatMul",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Relu",
+    "Clip",
+    "Sigmoid",
+    "HardSigmoid",
+    "HardSwish",
+    "Tanh",
+    "Erf",
+    "Gelu",
+    "Softmax",
+    "BatchNormalization",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "Flatten",
+    "Reshape",
+    "Transpose",
+    "Squeeze",
+    "Unsqueeze",
+    "Concat",
+    "Gather",
+    "Slice",
+    "Pad",
+    "ReduceMean",
+    "Pow",
+    "Sqrt",
+    "LayerNormalization",
+    "Expand",
+    "Tile",
 )
 #: every op the importer reads
-SUPPORTED = tuple(sorted({*_RUNTIME_OPS, "Split", "Shape", "Constant", "ConstantOfShape", "Identity", "Dropout", "Cast",
-                          *FOLDERS}))
+SUPPORTED = tuple(
+    sorted(
+        {
+            *_RUNTIME_OPS,
+            "Split",
+            "Shape",
+            "Constant",
+            "ConstantOfShape",
+            "Identity",
+            "Dropout",
+            "Cast",
+            *FOLDERS,
+        }
+    )
+)
 
 _FLOAT, _INT64, _INT32 = 1, 7, 6
 _DTYPE_NAMES = {1: "float32", 7: "int64", 6: "int32", 11: "float64", 10: "float16"}
@@ -48,7 +92,9 @@ def _onnx():
     try:
         import onnx
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ModelFileError("reading .onnx files needs the optional `onnx` package: pip install onnx") from exc
+        raise ModelFileError(
+            "reading .onnx files needs the optional `onnx` package: pip install onnx"
+        ) from exc
     return onnx
 
 
@@ -73,8 +119,10 @@ def read_onnx(path):
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
-        raise ModelFileError(f"{path}: not a readable ONNX model ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else 'parse error'})") from None
+        raise ModelFileError(
+            f"{path}: not a readable ONNX model ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'parse error'})"
+        ) from None
     return from_model_proto(model, source=str(path))
 
 
@@ -99,7 +147,9 @@ class _Translator:
 
     # -- helpers ------------------------------------------------------------------------------------------
     def _err(self, node, msg) -> ModelFileError:
-        return ModelFileError(f"node '{node.name or node.output[0]}' (op '{node.op_type}') in {self.source}: {msg}")
+        return ModelFileError(
+            f"node '{node.name or node.output[0]}' (op '{node.op_type}') in {self.source}: {msg}"
+        )
 
     def _value_dims(self) -> dict[str, list]:
         """Dimensions of every value the ONNX shape inference knows: int, symbol name (str) or None."""
@@ -112,7 +162,9 @@ class _Translator:
             t = vi.type.tensor_type
             if not t.HasField("shape"):
                 continue
-            dims[vi.name] = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim]
+            dims[vi.name] = [
+                d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim
+            ]
         return dims
 
     def _name(self, v: str) -> str:
@@ -141,7 +193,9 @@ class _Translator:
         if len(ins) <= i or ins[i] == "":
             return None
         if ins[i] not in self.const:
-            raise self._err(node, f"{what} (input {i}) must be a constant at import; it is computed at run time")
+            raise self._err(
+                node, f"{what} (input {i}) must be a constant at import; it is computed at run time"
+            )
         try:
             v = self.const[ins[i]]
             if has_symbols(v):
@@ -163,8 +217,15 @@ class _Translator:
         while name in self.names:
             name, k = f"{base}_{k}", k + 1
         self.names.add(name)
-        self.nodes.append({"op": op, "name": name, "inputs": list(inputs),
-                           "outputs": list(outputs if outputs is not None else node.output[:1]), "attrs": attrs})
+        self.nodes.append(
+            {
+                "op": op,
+                "name": name,
+                "inputs": list(inputs),
+                "outputs": list(outputs if outputs is not None else node.output[:1]),
+                "attrs": attrs,
+            }
+        )
 
     # -- the walk -----------------------------------------------------------------------------------------
     def run(self):
@@ -174,16 +235,23 @@ class _Translator:
             try:
                 self.const[init.name] = nh.to_array(init)
             except Exception as exc:  # noqa: BLE001
-                raise ModelFileError(f"initializer '{init.name}' in {self.source}: unreadable ({exc})") from None
+                raise ModelFileError(
+                    f"initializer '{init.name}' in {self.source}: unreadable ({exc})"
+                ) from None
         for node in g.node:
-            self._node(node)
+            try:
+                self._node(node)
+            except (KeyError, IndexError, TypeError, ValueError) as exc:  # missing attribute, wrong arity ...
+                raise self._err(node, f"malformed node ({type(exc).__name__}: {exc})") from None
         inputs = []
         for vi in g.input:
             if vi.name in self.const:
                 continue
             elem = vi.type.tensor_type.elem_type
             if elem not in _DTYPE_NAMES:
-                raise ModelFileError(f"input '{vi.name}' in {self.source}: element type {elem} is not supported")
+                raise ModelFileError(
+                    f"input '{vi.name}' in {self.source}: element type {elem} is not supported"
+                )
             dims = self.dims.get(vi.name)
             shape = None if dims is None else [d if isinstance(d, int) and d > 0 else None for d in dims]
             inputs.append({"name": vi.name, "dtype": _DTYPE_NAMES[elem], "shape": shape})
@@ -197,7 +265,9 @@ class _Translator:
             if v == o:
                 continue
             if v in self.const or v in {i["name"] for i in inputs} or v in outputs:
-                raise ModelFileError(f"output '{o}' in {self.source}: it is a copy of '{v}', not a computed value")
+                raise ModelFileError(
+                    f"output '{o}' in {self.source}: it is a copy of '{v}', not a computed value"
+                )
             for n in self.nodes:
                 n["inputs"] = [o if x == v else x for x in n["inputs"]]
                 n["outputs"] = [o if x == v else x for x in n["outputs"]]
@@ -212,19 +282,27 @@ class _Translator:
                 if not x or x in produced or x in params:
                     continue
                 if x not in self.const:
-                    raise ModelFileError(f"node '{n['name']}' (op '{n['op']}') in {self.source}: input '{x}' "
-                                         "is neither a graph input, an initializer nor computed by an earlier node")
+                    raise ModelFileError(
+                        f"node '{n['name']}' (op '{n['op']}') in {self.source}: input '{x}' "
+                        "is neither a graph input, an initializer nor computed by an earlier node"
+                    )
                 v = self.const[x]
                 if v.dtype == object or v.dtype.kind not in "fiub":
-                    raise ModelFileError(f"node '{n['name']}' (op '{n['op']}') in {self.source}: input '{x}' "
-                                         "depends on a dimension unknown at import")
+                    raise ModelFileError(
+                        f"node '{n['name']}' (op '{n['op']}') in {self.source}: input '{x}' "
+                        "depends on a dimension unknown at import"
+                    )
                 if v.dtype.kind != "f" and not (n["op"] == "Gather" and n["inputs"][1] == x):
-                    raise ModelFileError(f"node '{n['name']}' (op '{n['op']}') in {self.source}: integer tensor "
-                                         f"'{x}' used as data is not supported")
+                    raise ModelFileError(
+                        f"node '{n['name']}' (op '{n['op']}') in {self.source}: integer tensor "
+                        f"'{x}' used as data is not supported"
+                    )
                 params[x] = np.ascontiguousarray(v, dtype=np.float32)
         for o in outputs:
             if o not in produced:
-                raise ModelFileError(f"output '{o}' in {self.source}: not computed by any node (a constant output)")
+                raise ModelFileError(
+                    f"output '{o}' in {self.source}: not computed by any node (a constant output)"
+                )
         nodes, params = fold_batchnorm(self.nodes, params, outputs)
         nodes, params = prune(nodes, params, outputs)
         quantized = []
@@ -234,14 +312,23 @@ class _Translator:
                 if n["inputs"][slot] not in quantized:
                     quantized.append(n["inputs"][slot])
         task = "encoder" if any(i["dtype"] != "float32" for i in inputs) else "classifier"
-        spec = {"format": "wkbnoise.graph/1", "task": task, "inputs": inputs, "outputs": outputs,
-                "nodes": nodes, "quantized": quantized}
+        spec = {
+            "format": "wkbnoise.graph/1",
+            "task": task,
+            "inputs": inputs,
+            "outputs": outputs,
+            "nodes": nodes,
+            "quantized": quantized,
+        }
         return build_graph(spec, params, self.source)
 
     def _node(self, node):
         if node.domain not in ("", "ai.onnx"):
-            raise self._err(node, f"op {node.domain}.{node.op_type} (custom domain) is not supported; "
-                                  f"supported: {', '.join(SUPPORTED)}")
+            raise self._err(
+                node,
+                f"op {node.domain}.{node.op_type} (custom domain) is not supported; "
+                f"supported: {', '.join(SUPPORTED)}",
+            )
         op = node.op_type
         attrs = self._attrs(node)
         ins = [self._name(i) if i else "" for i in node.input]
@@ -250,13 +337,18 @@ class _Translator:
             if "value" in attrs:
                 self.const[out] = np.asarray(attrs["value"])
             else:
-                key = next((k for k in ("value_float", "value_floats", "value_int", "value_ints") if k in attrs), None)
+                key = next(
+                    (k for k in ("value_float", "value_floats", "value_int", "value_ints") if k in attrs),
+                    None,
+                )
                 if key is None:
                     raise self._err(node, f"constant attribute {sorted(attrs)} is not supported")
                 dtype = np.float32 if "float" in key else np.int64
                 self.const[out] = np.asarray(attrs[key], dtype=dtype)
             return
-        if op in ("Identity", "Dropout") or (op == "Cast" and ins[0] not in self.const and attrs.get("to") == _FLOAT):
+        if op in ("Identity", "Dropout") or (
+            op == "Cast" and ins[0] not in self.const and attrs.get("to") == _FLOAT
+        ):
             self.alias[out] = ins[0]
             return
         if op == "Shape":
@@ -271,7 +363,7 @@ class _Translator:
                 raise self._err(node, str(exc)) from None
             except Exception as exc:  # noqa: BLE001 - a malformed constant expression
                 raise self._err(node, f"cannot fold constant inputs ({type(exc).__name__}: {exc})") from None
-            for name, val in zip(node.output, results):
+            for name, val in zip(node.output, results, strict=False):
                 self.const[name] = np.asarray(val) if not isinstance(val, np.ndarray) else val
             return
         fn = getattr(self, f"_op_{op}", None)
@@ -279,19 +371,25 @@ class _Translator:
             if op in _SIMPLE:
                 self._emit(node, op, ins, {k: attrs.get(k, d) for k, d in _SIMPLE[op].items()})
                 return
-            raise self._err(node, f"op {op} is not supported by the wkbnoise importer; supported: {', '.join(SUPPORTED)}")
+            raise self._err(
+                node, f"op {op} is not supported by the wkbnoise importer; supported: {', '.join(SUPPORTED)}"
+            )
         fn(node, ins, attrs)
 
     def _shape_of(self, node, name, attrs):
         if name in self.const:
             dims = list(np.shape(self.const[name]))
         elif name in self.dims:
-            dims = [Sym(d) if isinstance(d, str) else (Sym(f"{name}:{i}") if d is None else int(d))
-                    for i, d in enumerate(self.dims[name])]
+            dims = [
+                Sym(d) if isinstance(d, str) else (Sym(f"{name}:{i}") if d is None else int(d))
+                for i, d in enumerate(self.dims[name])
+            ]
         else:
-            raise self._err(node, f"the shape of '{name}' is not known at import (ONNX shape inference failed)")
+            raise self._err(
+                node, f"the shape of '{name}' is not known at import (ONNX shape inference failed)"
+            )
         start, end = int(attrs.get("start", 0)), attrs.get("end")
-        dims = dims[start:None if end is None else int(end)]
+        dims = dims[start : None if end is None else int(end)]
         arr = np.empty(len(dims), dtype=object)
         arr[:] = dims
         return arr if any(isinstance(d, Sym) for d in dims) else np.asarray(dims, dtype=np.int64)
@@ -311,8 +409,11 @@ class _Translator:
         if k != 2:
             raise self._err(node, f"only 2-D convolutions are supported (this one is {k}-D)")
         kshape = list(np.shape(self.const[w])[2:])
-        a = {"strides": list(attrs.get("strides", [1] * k)), "dilations": list(attrs.get("dilations", [1] * k)),
-             "group": int(attrs.get("group", 1))}
+        a = {
+            "strides": list(attrs.get("strides", [1] * k)),
+            "dilations": list(attrs.get("dilations", [1] * k)),
+            "group": int(attrs.get("group", 1)),
+        }
         a["pads"] = self._pads(node, ins[0], attrs, kshape, a["strides"], a["dilations"])
         self._emit(node, "Conv", ins[:3], a)
 
@@ -325,9 +426,11 @@ class _Translator:
             return [0] * 2 * k
         dims = self.dims.get(x)
         if dims is None or any(not isinstance(d, int) for d in dims[2:]):
-            raise self._err(node, f"auto_pad={auto} needs the input's spatial size, which is unknown at import")
+            raise self._err(
+                node, f"auto_pad={auto} needs the input's spatial size, which is unknown at import"
+            )
         begin, end = [], []
-        for n, kk, s, d in zip(dims[2:], kshape, strides, dilations):
+        for n, kk, s, d in zip(dims[2:], kshape, strides, dilations, strict=True):
             total = max((-(-n // s) - 1) * s + (kk - 1) * d + 1 - n, 0)
             small, big = total // 2, total - total // 2
             begin.append(small if auto == "SAME_UPPER" else big)
@@ -339,21 +442,34 @@ class _Translator:
             raise self._err(node, "the Indices output of MaxPool is not supported")
         ks = list(attrs["kernel_shape"])
         strides, dil = list(attrs.get("strides", [1] * len(ks))), list(attrs.get("dilations", [1] * len(ks)))
-        a = {"kernel_shape": ks, "strides": strides, "pads": self._pads(node, ins[0], attrs, ks, strides, dil),
-             "dilations": dil, "ceil_mode": int(attrs.get("ceil_mode", 0))}
+        a = {
+            "kernel_shape": ks,
+            "strides": strides,
+            "pads": self._pads(node, ins[0], attrs, ks, strides, dil),
+            "dilations": dil,
+            "ceil_mode": int(attrs.get("ceil_mode", 0)),
+        }
         self._emit(node, "MaxPool", ins[:1], a)
 
     def _op_AveragePool(self, node, ins, attrs):
         ks = list(attrs["kernel_shape"])
         strides = list(attrs.get("strides", [1] * len(ks)))
-        a = {"kernel_shape": ks, "strides": strides,
-             "pads": self._pads(node, ins[0], attrs, ks, strides, [1] * len(ks)),
-             "ceil_mode": int(attrs.get("ceil_mode", 0)), "count_include_pad": int(attrs.get("count_include_pad", 0))}
+        a = {
+            "kernel_shape": ks,
+            "strides": strides,
+            "pads": self._pads(node, ins[0], attrs, ks, strides, [1] * len(ks)),
+            "ceil_mode": int(attrs.get("ceil_mode", 0)),
+            "count_include_pad": int(attrs.get("count_include_pad", 0)),
+        }
         self._emit(node, "AveragePool", ins[:1], a)
 
     def _op_Gemm(self, node, ins, attrs):
-        a = {"alpha": float(attrs.get("alpha", 1.0)), "beta": float(attrs.get("beta", 1.0)),
-             "transA": int(attrs.get("transA", 0)), "transB": int(attrs.get("transB", 0))}
+        a = {
+            "alpha": float(attrs.get("alpha", 1.0)),
+            "beta": float(attrs.get("beta", 1.0)),
+            "transA": int(attrs.get("transA", 0)),
+            "transB": int(attrs.get("transB", 0)),
+        }
         w = ins[1]
         if a["transB"] == 0 and w in self.const and np.ndim(self.const[w]) == 2:
             # PyTorch layout [out, in]: a private transposed copy, so another reader of w is unaffected
@@ -368,15 +484,20 @@ class _Translator:
             lo, hi = self._float_input(node, ins, 1, "min"), self._float_input(node, ins, 2, "max")
         else:
             lo, hi = attrs.get("min"), attrs.get("max")
-        self._emit(node, "Clip", ins[:1], {k: float(v) for k, v in (("min", lo), ("max", hi)) if v is not None})
+        self._emit(
+            node, "Clip", ins[:1], {k: float(v) for k, v in (("min", lo), ("max", hi)) if v is not None}
+        )
 
     def _op_Softmax(self, node, ins, attrs):
         axis = int(attrs.get("axis", -1 if self.opset >= 13 else 1))
         if self.opset < 13:
             rank = self._rank(ins[0])
             if rank is None or axis % rank != rank - 1:
-                raise self._err(node, f"opset {self.opset} Softmax over the flattened axes {axis}.. of a rank "
-                                      f"{rank} tensor is not supported (only the last axis)")
+                raise self._err(
+                    node,
+                    f"opset {self.opset} Softmax over the flattened axes {axis}.. of a rank "
+                    f"{rank} tensor is not supported (only the last axis)",
+                )
             axis = -1
         self._emit(node, "Softmax", ins[:1], {"axis": axis})
 
@@ -417,8 +538,12 @@ class _Translator:
             starts, ends, axes, steps = attrs["starts"], attrs["ends"], attrs.get("axes"), None
         axes = list(range(len(starts))) if axes is None else axes
         steps = [1] * len(starts) if steps is None else steps
-        self._emit(node, "Slice", ins[:1], {"starts": list(starts), "ends": list(ends), "axes": list(axes),
-                                            "steps": list(steps)})
+        self._emit(
+            node,
+            "Slice",
+            ins[:1],
+            {"starts": list(starts), "ends": list(ends), "axes": list(axes), "steps": list(steps)},
+        )
 
     def _op_Pad(self, node, ins, attrs):
         mode = attrs.get("mode", "constant")
@@ -449,11 +574,15 @@ class _Translator:
             raise self._err(node, "the indices depend on a dimension unknown at import")
         idx = np.asarray(idx, dtype=np.int64)
         flat = idx.reshape(-1)
-        if idx.ndim > 1 or flat.size == 0 or np.any(flat < 0) != np.all(flat < 0) \
-                or np.any(np.diff(flat) != 1):
+        if (
+            idx.ndim > 1
+            or flat.size == 0
+            or np.any(flat < 0) != np.all(flat < 0)
+            or np.any(np.diff(flat) != 1)
+        ):
             raise self._err(node, f"constant indices {flat.tolist()[:8]} that are not one contiguous range")
         start = int(flat[0])
-        end = start + flat.size if start + flat.size != 0 else 2 ** 62
+        end = start + flat.size if start + flat.size != 0 else 2**62
         sl = {"starts": [start], "ends": [end], "axes": [axis], "steps": [1]}
         if idx.ndim == 1:
             self._emit(node, "Slice", ins[:1], sl)
@@ -479,8 +608,12 @@ class _Translator:
     def _op_LayerNormalization(self, node, ins, attrs):
         if len([o for o in node.output if o]) > 1:
             raise self._err(node, "the Mean / InvStdDev outputs of LayerNormalization are not supported")
-        self._emit(node, "LayerNormalization", ins[:3], {"axis": int(attrs.get("axis", -1)),
-                                                           "epsilon": float(attrs.get("epsilon", 1e-5))})
+        self._emit(
+            node,
+            "LayerNormalization",
+            ins[:3],
+            {"axis": int(attrs.get("axis", -1)), "epsilon": float(attrs.get("epsilon", 1e-5))},
+        )
 
     def _op_Split(self, node, ins, attrs):
         """As one Slice per output (the runtime has no Split)."""
@@ -494,10 +627,15 @@ class _Translator:
             chunk = -(-dims[axis] // n)
             sizes = [min(chunk, dims[axis] - i * chunk) for i in range(n)]
         start = 0
-        for out, size in zip(node.output, sizes):
+        for out, size in zip(node.output, sizes, strict=True):
             if out:
-                self._emit(node, "Slice", ins[:1], {"starts": [start], "ends": [start + int(size)], "axes": [axis],
-                                                    "steps": [1]}, outputs=[out])
+                self._emit(
+                    node,
+                    "Slice",
+                    ins[:1],
+                    {"starts": [start], "ends": [start + int(size)], "axes": [axis], "steps": [1]},
+                    outputs=[out],
+                )
             start += int(size)
 
     def _op_Transpose(self, node, ins, attrs):
@@ -510,14 +648,35 @@ class _Translator:
         self._emit(node, "Transpose", ins[:1], {"perm": [int(p) for p in perm]})
 
     def _op_Cast(self, node, ins, attrs):
-        raise self._err(node, f"Cast of a run-time tensor to ONNX type {attrs.get('to')} is not supported "
-                              "(only float to float)")
+        raise self._err(
+            node,
+            f"Cast of a run-time tensor to ONNX type {attrs.get('to')} is not supported "
+            "(only float to float)",
+        )
 
 
 #: ops emitted as they are, with the attributes they keep and their ONNX defaults
 _SIMPLE = {
-    **{op: {} for op in ("MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Relu", "Sigmoid", "Tanh", "Erf", "Sqrt",
-                         "HardSwish", "GlobalAveragePool")},
-    "HardSigmoid": {"alpha": 0.2, "beta": 0.5}, "Gelu": {"approximate": "none"}, "Flatten": {"axis": 1},
+    **{
+        op: {}
+        for op in (
+            "MatMul",
+            "Add",
+            "Sub",
+            "Mul",
+            "Div",
+            "Pow",
+            "Relu",
+            "Sigmoid",
+            "Tanh",
+            "Erf",
+            "Sqrt",
+            "HardSwish",
+            "GlobalAveragePool",
+        )
+    },
+    "HardSigmoid": {"alpha": 0.2, "beta": 0.5},
+    "Gelu": {"approximate": "none"},
+    "Flatten": {"axis": 1},
     "Concat": {"axis": None},
 }

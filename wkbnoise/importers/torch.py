@@ -61,10 +61,18 @@ def from_torch(module, example_input, *, input_name: str = "images", output_name
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter announces its own deprecation
-            torch.onnx.export(module, (example_input,), buf, dynamo=False, opset_version=OPSET,
-                              training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=True,
-                              input_names=[input_name], output_names=[output_name],
-                              dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}})
+            torch.onnx.export(
+                module,
+                (example_input,),
+                buf,
+                dynamo=False,
+                opset_version=OPSET,
+                training=torch.onnx.TrainingMode.PRESERVE,
+                do_constant_folding=True,
+                input_names=[input_name],
+                output_names=[output_name],
+                dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}},
+            )
     except Exception as exc:  # noqa: BLE001 - the exporter's own message says which op failed
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelFileError(f"{type(module).__name__}: torch.onnx.export failed: {first}") from None
