@@ -270,6 +270,24 @@ def test_softmax_before_opset13_coerces_to_2d(tmp_path):
         read_onnx(save_graph(tmp_path, nodes, {}, [fvi("x", ["N", 3, 7])], [fvi("y", None)], 11))
 
 
+def test_embedding_gather_is_quantized_and_split_becomes_slices(tmp_path):
+    rng = np.random.default_rng(6)
+    table = rng.standard_normal((11, 6)).astype(np.float32)
+    nodes = [
+        helper.make_node("Gather", ["table", "ids"], ["e"], name="embed", axis=0),
+        helper.make_node("Split", ["e", "sizes"], ["a", "b"], name="split", axis=-1),
+        helper.make_node("Mul", ["a", "b"], ["y"], name="mul"),
+    ]
+    inits = {"table": table, "sizes": np.array([3, 3], np.int64)}
+    ids = helper.make_tensor_value_info("ids", TensorProto.INT64, ["N", 4])
+    graph, params = read_onnx(save_graph(tmp_path, nodes, inits, [ids], [fvi("y", None)], 17))
+    assert graph.quantized == ("table",) and "sizes" not in params
+    assert [n.op for n in graph.nodes] == ["Gather", "Slice", "Slice", "Mul"]
+    x = rng.integers(0, 11, (2, 4))
+    e = table[x]
+    assert rel_err(run(graph, params, {"ids": x})["y"], e[..., :3] * e[..., 3:]) <= TOL
+
+
 # ---- errors: one line, exit 2 ---------------------------------------------------------------------------
 def test_unsupported_op_is_one_line_via_cli(tmp_path, cli):
     nodes = [
