@@ -349,8 +349,13 @@ def uniform_distortion(stats: Sequence[LayerStat], m: int, bias: float = 0.0) ->
     return float(sum(s.scale**2 * s.sensitivity * uncorrected_variance(s.rates, m, s.p_one) for s in stats)) + bias
 
 
-def rho_star(stats: Sequence[LayerStat], m: int, bias: float = 0.0, *, front=None) -> dict:
+def rho_star(stats: Sequence[LayerStat], m: int, bias: float = 0.0, *, front=None, response=None) -> dict:
     """Closed-form saturation ratio ``rho*(m) = m N / min{C : D_TAC(C) <= D_U(m)}``.
+
+    With ``response`` (a :class:`wkbnoise.distortion.ResponseCurve` ``F``, measured at these rates) both sides
+    go through the network's measured response: ``F(S_TAC(C)) <= F(S_U(m)) + bias``, ``S`` the first-order
+    distortions. Values within ``1e-9`` of the unprotected distortion count as equal (a sum and a difference
+    of the same terms are not bit-identical).
 
     Returns
     -------
@@ -360,12 +365,17 @@ def rho_star(stats: Sequence[LayerStat], m: int, bias: float = 0.0, *, front=Non
     """
     stats = _check_stats(stats)
     n_total = total_weights(stats)
-    target = uniform_distortion(stats, m, bias)
     try:
         cost, dist, _ = frontier(stats) if front is None else front
     except InputError:
         cost, dist = greedy_path(stats)
-    ok = np.nonzero(dist <= target)[0]
+    slack = 1e-9 * float(dist[0])
+    if response is None:
+        target = uniform_distortion(stats, m, bias)
+        ok = np.nonzero(dist <= target + slack)[0]
+    else:
+        target = float(response(uniform_distortion(stats, m))) + bias
+        ok = np.nonzero(np.asarray(response(dist)) <= target + slack)[0]
     c_tac = int(cost[ok[0]]) if ok.size else None
     c_u = int(m) * n_total
     if c_tac is None:
@@ -375,7 +385,7 @@ def rho_star(stats: Sequence[LayerStat], m: int, bias: float = 0.0, *, front=Non
     else:
         rho = c_u / c_tac
     return {"m": int(m), "rho": rho, "c_uniform": c_u, "c_tac": c_tac, "d_uniform": target,
-            "d_tac": float(dist[ok[0]]) if ok.size else None}
+            "d_tac": (float(dist[ok[0]]) if response is None else float(response(dist[ok[0]]))) if ok.size else None}
 
 
 def greedy_path(stats: Sequence[LayerStat]):

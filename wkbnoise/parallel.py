@@ -1,4 +1,4 @@
-"""Thread control for the Numba kernels, restored on exit."""
+"""Thread control for the Numba kernels and the BLAS library, restored on exit."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numba
 
 from .errors import InputError
 
-__all__ = ["threads"]
+__all__ = ["threads", "serial_blas"]
 
 
 @contextlib.contextmanager
@@ -45,3 +45,19 @@ def threads(n: int | None) -> Iterator[int]:
         yield n
     finally:
         numba.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def serial_blas() -> Iterator[None]:
+    """Run the enclosed block with one BLAS thread, then restore the previous count.
+
+    A multi-threaded matrix product splits its sums differently for different thread counts, so its float32
+    results differ in the last digits between ``OPENBLAS_NUM_THREADS=1`` and ``=2``. The computations whose
+    results feed decisions (layer sensitivities, the distortion model, the bias term) run inside this block:
+    with one thread the summation order is fixed, and the same seed gives the same numbers on any machine
+    setting. The Monte Carlo campaign itself keeps every thread.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield

@@ -10,12 +10,14 @@ the first draw at ``2 tau``: a linear response gives the same ratio; if the two 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import InputError
+from .parallel import serial_blas
 
 __all__ = ["Sensitivities", "layer_sensitivities", "bias_distortion", "output_distortion", "model_outputs"]
 
@@ -70,8 +72,9 @@ def model_outputs(model, x, weights: Mapping[str, np.ndarray] | None = None, bat
 
 
 def output_distortion(z_ref: np.ndarray, z: np.ndarray) -> float:
-    """``mean_x ||z - z_ref||^2`` [output^2]."""
-    return float(np.mean(np.sum((z - z_ref) ** 2, axis=1)))
+    """``mean_x ||z - z_ref||^2`` [output^2], summed in float64 in a fixed order (exactly rounded)."""
+    per_input = np.sum((np.asarray(z, dtype=np.float64) - z_ref) ** 2, axis=1)
+    return math.fsum(per_input.tolist()) / len(per_input)
 
 
 def layer_sensitivities(model, x, *, base_weights: Mapping[str, np.ndarray] | None = None, draws: int = 4,
@@ -108,6 +111,11 @@ def layer_sensitivities(model, x, *, base_weights: Mapping[str, np.ndarray] | No
     x = np.asarray(x)
     if len(x) == 0:
         raise InputError("x is empty: give at least one unlabeled calibration input.")
+    with serial_blas():
+        return _sensitivities(model, x, base_weights, draws, tau_rel, seed, tol, max_halvings, batch_size, progress)
+
+
+def _sensitivities(model, x, base_weights, draws, tau_rel, seed, tol, max_halvings, batch_size, progress):
     base = {ly.name: np.asarray((base_weights or {}).get(ly.name, ly.weight), dtype=np.float32) for ly in model.layers}
     z0 = model_outputs(model, x, base, batch_size)
     names, G, G_se, taus, lin, ok = [], [], [], [], [], []
@@ -137,7 +145,7 @@ def layer_sensitivities(model, x, *, base_weights: Mapping[str, np.ndarray] | No
             tau *= 0.5
         est = [first] + [response(d, tau) for d in dirs[1:]]
         names.append(ly.name)
-        G.append(float(np.mean(est)))
+        G.append(math.fsum(est) / len(est))
         G_se.append(float(np.std(est, ddof=1) / np.sqrt(draws)) if draws > 1 else float("nan"))
         taus.append(tau)
         lin.append(ratio)
@@ -154,7 +162,8 @@ def bias_distortion(model, x, expected_weights: Mapping[str, np.ndarray], *,
     bias term of T5 for all layers together, cross terms included.
     """
     base = {ly.name: np.asarray((base_weights or {}).get(ly.name, ly.weight), dtype=np.float32) for ly in model.layers}
-    z0 = model_outputs(model, x, base, batch_size)
     shifted = dict(base)
     shifted.update({k: np.asarray(v, dtype=np.float32) for k, v in expected_weights.items()})
-    return output_distortion(z0, model_outputs(model, x, shifted, batch_size))
+    with serial_blas():
+        z0 = model_outputs(model, x, base, batch_size)
+        return output_distortion(z0, model_outputs(model, x, shifted, batch_size))

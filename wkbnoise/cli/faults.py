@@ -32,7 +32,8 @@ class FaultCommands:
             samples: stored codes per pooled Monte Carlo run (>= 1024; default 2^24 = 16777216).
             seed: root seed (integer >= 0).
             zoo: also the T5 rows: predicted vs measured output distortion of each bundled zoo model at
-                p = 0.001 and 0.01 (20 trials on 500 test images; about a minute more).
+                p = 0.001, 0.01 and 0.1 (0.05 for the ViT), correct-only and the WKB greedy plan at 0.5 bits per
+                weight (10 trials on 200 test images).
             json: print one JSON object instead of the table.
         """
         from ..evaluation.validate import ValidationConfig, format_rows, run_validation

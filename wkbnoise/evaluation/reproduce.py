@@ -43,9 +43,9 @@ CLAIMED = {"ratio_lo": 3.4, "ratio_hi": 33.6, "tac_minus_magnitude": 0.24, "keep
 
 #: settings of the theory part, full and quick
 THEORY_FULL = {"validate_samples": 1 << 24, "code_samples": 1 << 14, "hist_trials": 20, "t5_trials": 20,
-               "t5_images": 500, "t5_p": (0.001, 0.01)}
+               "t5_images": 500, "t5_p": None}
 THEORY_QUICK = {"validate_samples": 1 << 22, "code_samples": 1 << 12, "hist_trials": 5, "t5_trials": 10,
-                "t5_images": 200, "t5_p": (0.001, 0.01)}
+                "t5_images": 200, "t5_p": None}
 T3_LAYER = ("lenet5", "fc1.weight")  # the real layer whose error law is drawn (48,000 weights)
 ASYMMETRIC = (0.10, 0.02)  # (p_down, p_up) of the charge-loss validate run
 
@@ -58,7 +58,7 @@ def reproduce_config(quick: bool, models=None, settings=None, theory_settings=No
     base = settings or (QUICK_REPRODUCE if quick else FULL)
     config = eval_config([(n, None, n) for n in names], settings=base)
     extra = dict(theory_settings or (THEORY_QUICK if quick else THEORY_FULL))
-    extra["t5_p"] = list(extra["t5_p"])
+    extra["t5_p"] = None if extra.get("t5_p") is None else list(extra["t5_p"])
     extra.update({"reproduce": True, "quick": bool(quick)})
     return dataclasses.replace(config, extra=extra)
 
@@ -186,7 +186,7 @@ def _t3_record(bits: int, p: float, trials: int, seed: int):
 def _t5_record(name: str, config: SweepConfig, x: dict):
     from .. import zoo
     from .campaign import Evaluator
-    from .t5 import t5_measure
+    from .t5 import T5_P, t5_measure
 
     model = zoo.load(name)
     images, _ = zoo.test_set()
@@ -196,10 +196,15 @@ def _t5_record(name: str, config: SweepConfig, x: dict):
 
     sens = layer_sensitivities(model, model.preprocess(calib), base_weights=ev.int8_weights, draws=config.draws,
                                seed=config.seed)
-    rows = [t5_measure(model, None, calib, float(p), trials=int(x["t5_trials"]), seed=config.seed, evaluator=ev,
-                       sensitivities=sens) for p in x["t5_p"]]
-    keys = ("p_flip", "predicted", "predicted_se", "measured", "measured_se")
-    return ({"trials": int(x["t5_trials"]), "n_images": int(x["t5_images"])},
+    rows = []
+    for p in T5_P.get(name, T5_P["default"]) if x.get("t5_p") is None else x["t5_p"]:
+        first = t5_measure(model, None, calib, float(p), trials=int(x["t5_trials"]), seed=config.seed, evaluator=ev,
+                           sensitivities=sens)
+        rows += [first, t5_measure(model, None, calib, float(p), trials=int(x["t5_trials"]), seed=config.seed,
+                                   evaluator=ev, sensitivities=sens, plan="tac", response=first["response"])]
+    keys = ("p_flip", "predicted", "predicted_se", "measured", "measured_se", "first_order")
+    return ({"trials": int(x["t5_trials"]), "n_images": int(x["t5_images"]),
+             "plans": json.dumps([r["plan"] for r in rows])},
             {k: np.array([r[k] for r in rows], dtype=np.float64) for k in keys})
 
 
@@ -224,9 +229,12 @@ def t5_rows_of(store, config: SweepConfig):
         if key not in store:
             continue
         attrs, d = store.get(key)
+        plans = json.loads(attrs["plans"]) if "plans" in attrs else ["correct-only"] * d["p_flip"].size
         results = [(spec.name, {"p_flip": float(d["p_flip"][i]), "predicted": float(d["predicted"][i]),
                                 "predicted_se": float(d["predicted_se"][i]), "measured": float(d["measured"][i]),
-                                "measured_se": float(d["measured_se"][i]), "trials": int(_num(attrs["trials"]))})
+                                "measured_se": float(d["measured_se"][i]), "trials": int(_num(attrs["trials"])),
+                                "plan": plans[i],
+                                "first_order": float(d["first_order"][i]) if "first_order" in d else 0.0})
                    for i in range(d["p_flip"].size)]
         out += [dataclasses.asdict(r) for r in t5_rows(results)]
     return out

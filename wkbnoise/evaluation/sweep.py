@@ -6,8 +6,9 @@ Units of work, each written to the run file as soon as it is finished:
     clean and INT-B metric, ``G_l`` (with its standard error, step and linearity check), layer sizes
     and scales.
 ``theory/<model>/r<i>``
-    closed-form predictions at rates ``i``: the exact (cost, D) frontier, ``D_U(m)`` with its bias term,
-    ``rho*(m)`` for m = 1..B.
+    predictions at rates ``i``: the exact (cost, S) first-order frontier, the measured response ``F``
+    (``response_*``: first-order ``S`` of the measured plans, per-draw distortion, cost), ``D_U(m) = F(S_U(m))``
+    plus its bias term, ``rho*(m)`` for m = 1..B (through ``F``).
 ``points/<model>/r<i>/<method>/<budget>``
     per-trial metric and output distortion of one point, its plan, cost and predicted distortion.
 ``crossings/<model>/r<i>/<method>``
@@ -160,7 +161,7 @@ def run_sweep(config: SweepConfig, out: str | Path, *, progress: bool = True, lo
                 front = None
             tkey = f"theory/{spec.name}/r{i_rate}"
             if tkey not in store:
-                store.put(tkey, *_theory_record(ev, model, x_cal, rates, stats, front, rspec.label))
+                store.put(tkey, *_theory_record(ev, model, x_cal, rates, stats, front, rspec.label, config.seed))
             ctx = _Context(config, store, ev, stats, front, spec.name, i_model, i_rate, rates, progress)
             grid = [(m, normalized_budget(m, b, config.bits)) for m in config.methods for b in config.budgets]
             grid = list(dict.fromkeys(grid))
@@ -191,18 +192,23 @@ def _bar(total, desc, progress):
     return tqdm(total=total, desc=desc, unit="point", leave=False)
 
 
-def _theory_record(ev, model, x_cal, rates, stats, front, label):
+def _theory_record(ev, model, x_cal, rates, stats, front, label, seed=0):
+    from ..distortion import fit_response
+
     bits = ev.bits
+    # the distortion model D = F(S): F measured with real flips on the calibration inputs at these rates
+    response = fit_response(model, x_cal, ev.quantized, stats, seed=seed)
     d_u, bias_u, rho = [], [], []
     for m in range(bits + 1):
         plan = {n: m for n in ev.names}
         bias = bias_distortion(model, x_cal, ev.expected_weights(rates, plan), base_weights=ev.int8_weights) if m < bits else 0.0
         bias_u.append(bias)
-        d_u.append(uniform_distortion(stats, m, bias))
-        r = rho_star(stats, m, bias, front=front) if m > 0 else {"rho": float("nan"), "c_tac": None}
+        d_u.append(float(response(uniform_distortion(stats, m))) + bias)
+        r = rho_star(stats, m, bias, front=front, response=response) if m > 0 else {"rho": float("nan"), "c_tac": None}
         rho.append(r["rho"])
     data = {"d_uniform": np.array(d_u), "bias_uniform": np.array(bias_u), "rho_star": np.array(rho),
-            "d_none_predicted": np.array([predicted_distortion(stats)])}
+            "d_none_predicted": np.array([response(predicted_distortion(stats))]),
+            "d_none_first_order": np.array([predicted_distortion(stats)]), **response.as_arrays()}
     if front is not None:
         data["frontier_cost"] = front[0]
         data["frontier_distortion"] = front[1]

@@ -1,0 +1,29 @@
+"""T5 on a zoo model: the measured response F predicts the Monte Carlo distortion; first order does not."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from wkbnoise.evaluation.t5 import t5_results, t5_rows
+
+
+@pytest.mark.slow
+@pytest.mark.statistical
+def test_t5_lenet5_all_rates_both_plans():
+    """p = 0.001, 0.01, 0.1; correct-only and the WKB greedy plan at 0.5 b/w; 8 trials on 200 test images.
+
+    Tolerance: 4.5 combined standard errors (trial spread of the measurement, jackknife of F over its draws,
+    G_l's draws). The same check rejects the first-order model at p = 0.1 (measured/first order ~ 19) and
+    the model's own prediction halved wherever the tolerance is tight enough to say anything."""
+    results = t5_results(("lenet5",), trials=8, n_images=200, calibration=64, draws=3)
+    rows = t5_rows(results)
+    assert len(rows) == 6 and all(r.status == "PASS" for r in rows), [dataclasses.asdict(r) for r in rows]
+    by = {(r["p_flip"], r["plan"]): r for _, r in results}
+    worst = by[(0.1, "correct-only")]
+    first = dict(worst, predicted=worst["first_order"], predicted_se=0.0)
+    assert t5_rows([("lenet5", first)])[0].status == "FAIL"
+    assert worst["measured"] / worst["first_order"] > 5
+    halved = [t5_rows([("lenet5", dict(r, predicted=0.5 * r["predicted"]))])[0] for _, r in results]
+    assert sum(r.status == "FAIL" for r in halved) >= 2
