@@ -121,3 +121,72 @@ def gelu_erf_ref(x: np.ndarray) -> np.ndarray:
 
     x = np.asarray(x, dtype=np.float64)
     return 0.5 * x * (1.0 + special.erf(x / math.sqrt(2.0)))
+
+
+# ---- ecc room (issue 12): real codes, syndrome decoding, codeword storage of the protected planes -------
+
+
+def syndrome_decoder_ref(parity: np.ndarray, t: int) -> dict:
+    """Syndrome (bytes of the packed H e) -> error vector (uint8[n]) for every pattern of weight 1..t."""
+    from itertools import combinations
+
+    k, r = parity.shape
+    h = np.concatenate([parity.T, np.eye(r, dtype=np.uint8)], axis=1)      # H = [P^T | I]
+    table = {}
+    for w in range(1, t + 1):
+        for pos in combinations(range(k + r), w):
+            e = np.zeros(k + r, dtype=np.uint8)
+            e[list(pos)] = 1
+            table[np.packbits(h @ e % 2).tobytes()] = e
+    return table
+
+
+def decode_ref(received: np.ndarray, parity: np.ndarray, table: dict) -> tuple[np.ndarray, int]:
+    """Bounded-distance decoding of one received word (uint8[n]): (decoded word, corrected or -1)."""
+    k, r = parity.shape
+    h = np.concatenate([parity.T, np.eye(r, dtype=np.uint8)], axis=1)
+    s = h @ received % 2
+    if not s.any():
+        return received.copy(), 0
+    e = table.get(np.packbits(s).tobytes())
+    if e is None:
+        return received.copy(), -1
+    return received ^ e, int(e.sum())
+
+
+def flip_protected_ref(codes, p_down, p_up, m, parity, table, key):
+    """Store the top m planes as codewords, flip every stored bit, decode, write the data back (plain NumPy).
+
+    The read codes of the protected planes only (the unprotected planes are returned as stored).
+    """
+    bits = p_down.size
+    k, r = parity.shape
+    n = k + r
+    flat = codes.reshape(-1).astype(np.int64)
+    planes = np.arange(bits - m, bits)
+    stream = ((flat[:, None] >> planes[None, :]) & 1).reshape(-1).astype(np.uint8)     # weight-major
+    total = stream.size
+    n_words = -(-total // k)
+    data = np.zeros(n_words * k, dtype=np.uint8)
+    data[:total] = stream
+    data = data.reshape(n_words, k)
+    valid = (np.arange(n_words * k) < total).reshape(n_words, k)
+    check = data.astype(np.int64) @ parity % 2
+    stored = np.concatenate([data, check.astype(np.uint8)], axis=1)
+    plane_of = (np.arange(n_words * k) % m).reshape(n_words, k)
+    rate_data = np.where(data == 1, p_down[planes][plane_of], p_up[planes][plane_of]) * valid
+    pcd, pcu = p_down[planes].mean(), p_up[planes].mean()
+    rate = np.concatenate([rate_data, np.where(check == 1, pcd, pcu)], axis=1)
+    sub = hash_ref(key, np.array([(1 << 64) - 2], dtype=np.uint64))[0]
+    counter = np.arange(n_words * n, dtype=np.uint64).reshape(n_words, n)
+    received = stored ^ (uniform_ref(sub, counter) < rate).astype(np.uint8)
+    out_data = np.empty_like(data)
+    for w in range(n_words):
+        dec, status = decode_ref(received[w], parity, table)
+        if status > 0 and np.any(dec[:k][~valid[w]] != data[w][~valid[w]]):
+            dec = received[w]          # a correction on a position the shortened word does not store
+        out_data[w] = dec[:k]
+    read = out_data.reshape(-1)[:total].reshape(-1, m).astype(np.int64)
+    out = flat & ~np.int64(((1 << m) - 1) << (bits - m))
+    out |= (read << planes[None, :]).sum(axis=1)
+    return out.astype(codes.dtype).reshape(codes.shape)
