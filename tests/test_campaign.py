@@ -121,3 +121,37 @@ def test_bad_inputs(setup):
         ev.run(FlipRates.symmetric(0.1), trials=0)
     with pytest.raises(InputError, match="labels"):
         Evaluator(model, x, None, metric="accuracy")
+
+
+def test_real_code_trial_equals_hand_built_trial(setup):
+    """With a real code, trial t == read_stored (codewords flipped and decoded) + the residual-rate LUT."""
+    from reference import flip_protected_ref, syndrome_decoder_ref
+
+    from wkbnoise.codes import real_code
+    from wkbnoise.ecc import protected_rates
+
+    model, x, labels = setup
+    rates = FlipRates.uniform(0.05, 0.01, 8)
+    plan = {"fc1": 3, "fc2": 1}
+    code = real_code("secded-39-32")
+    table = syndrome_decoder_ref(code.parity, code.t)
+    ev = Evaluator(model, x, labels)
+    res = ev.run(rates, method="tac", plan=plan, trials=2, seed=5, point=(1,), code="secded-39-32")
+    for t in range(2):
+        keys = derive_keys(5, (1, t), 2)
+        weights = {}
+        for i, ly in enumerate(model.layers):
+            qt = quantize(ly.weight, 8)
+            m = plan[ly.name]
+            low = flip_codes(qt.codes, rates.protect_top(m), keys[i])
+            prot = flip_protected_ref(qt.codes, rates.p_down, rates.p_up, m, code.parity, table, int(keys[i]))
+            top = ((1 << m) - 1) << (8 - m)
+            read = (low & ~np.uint8(top)) | (prot & np.uint8(top))
+            lut = build_lut(protected_rates(rates, m, "secded-39-32"), qt.scale, method="per-plane")
+            weights[ly.name] = lut[read]
+        z = model(x, weights=weights)
+        assert res.accuracy[t] == np.mean(np.argmax(z, axis=1) == labels)
+    ideal = ev.run(rates, method="tac", plan=plan, trials=2, seed=5, point=(1,))
+    assert not np.array_equal(ideal.distortion, res.distortion)       # the protected planes do err now
+    with pytest.raises(InputError, match="no decoder table"):
+        ev.run(rates, method="tac", plan=plan, trials=1, code="bch-32-t2")

@@ -73,7 +73,7 @@ def test_eval_file_end_to_end(cli, lenet_file, tmp_path):
                           "another configuration")
     # the text form prints the per-method table and the summary
     text = cli("eval", str(lenet_file), "--trials", "2", "--images", "60", "--budgets", "0.25",
-               "--methods", "none,magnitude,tac", "--p-flip", "0.01", "--out", str(out))
+               "--methods", "none,magnitude,tac", "--p-flip", "0.01", "--out", str(out), "--code", "secded-72-64")
     assert text.returncode == 0 and "C_U/C_TAC" in text.stdout and "95 % CI" in text.stdout
     plans = json.loads(plan.read_text())
     for p in plans:

@@ -144,8 +144,14 @@ class Evaluator:
 
     # -- one campaign point ------------------------------------------------------------------------------
     def run(self, rates, *, method: str = "none", plan: Mapping[str, int] | None = None, trials: int = 30,
-            seed=0, point: tuple = (), progress: bool = False) -> TrialResult:
-        """Run ``trials`` Monte Carlo trials of one point; see :func:`monte_carlo_accuracy`."""
+            seed=0, point: tuple = (), progress: bool = False, code: str = "ideal") -> TrialResult:
+        """Run ``trials`` Monte Carlo trials of one point; see :func:`monte_carlo_accuracy`.
+
+        With ``code`` other than ``"ideal"`` (one of :data:`wkbnoise.codes.REAL_CODES`), the protected planes
+        of each layer are stored as codewords whose every bit flips, then decoded
+        (:func:`wkbnoise.codes.read_stored`); the lookup table is built for the code's analytic residual
+        rates (:func:`wkbnoise.ecc.protected_rates`).
+        """
         from .._rng import derive_keys
         from ..correction import build_lut
         from ..faults import flip_dequantize
@@ -160,15 +166,21 @@ class Evaluator:
         if unknown:
             raise InputError(f"plan names layers {unknown} that the model does not have; use names from model.layers.")
         lut_method = LUT_OF_METHOD[method]
+        real = _real_code(code)
         live, fixed = [], {}
         gauss = {}
+        coded = []
         for i, n in enumerate(self.names):
             r = _rates_of(rates, n)
             m = int(plan.get(n, 0))
             if not 0 <= m <= self.bits:
                 raise InputError(f"plan[{n!r}]={m!r} must be an integer in 0..{self.bits} (protected top planes).")
-            r = r.protect_top(m)
             qt = self.quantized[n]
+            if real is not None and m > 0 and method != "gaussian" and (np.any(r.p_down[self.bits - m:])
+                                                                         or np.any(r.p_up[self.bits - m:])):
+                coded.append(_coded_layer(self, i, n, r, m, real, lut_method))
+                continue
+            r = r.protect_top(m) if real is None else _protected_rates(r, m, real.name)
             if method == "gaussian":
                 var = residual_variance(r, 0, self.p_one[n]) * self.scale(n) ** 2
                 if var > 0:
@@ -185,9 +197,10 @@ class Evaluator:
         weights = dict(fixed)
         weights.update({n: self.buffers[n] for _, n, *_ in live})
         weights.update({n: self.buffers[n] for n in gauss})
+        weights.update({n: self.buffers[n] for _, n, *_ in coded})
         acc = np.empty(trials)
         dist = np.empty(trials)
-        if not live and not gauss:  # nothing can flip: every trial is the same
+        if not live and not gauss and not coded:  # nothing can flip: every trial is the same
             z = self._outputs(weights)
             acc[:] = self._score(z)
             dist[:] = _distortion(z, self.z_int8)
@@ -206,6 +219,8 @@ class Evaluator:
             with threads(1):
                 for i, n, codes, r, lut in live:
                     flip_dequantize(codes, r, lut, keys[i], out=self.buffers[n])
+                for i, n, read in coded:
+                    read(keys[i], self.buffers[n])
             for n, (i, sd) in gauss.items():
                 buf = self.buffers[n]
                 np.random.default_rng(int(keys[i])).standard_normal(out=buf.reshape(-1), dtype=np.float32)
@@ -215,6 +230,43 @@ class Evaluator:
             acc[t] = self._score(z)
             dist[t] = _distortion(z, self.z_int8)
         return TrialResult(acc, dist)
+
+
+def _real_code(code):
+    """The real code of ``code``, or None for ``ideal``."""
+    from ..codes import real_code
+    from ..ecc import get_code
+
+    return None if get_code(code).is_ideal else real_code(get_code(code).name)
+
+
+def _protected_rates(r, m, code):
+    from ..ecc import protected_rates
+
+    return protected_rates(r, m, code)
+
+
+def _coded_layer(ev, i, name, rates, m, code, lut_method):
+    """(index, name, read) of a layer whose top ``m`` planes are codewords of ``code``: ``read(key, out)`` flips
+    the stored bits, decodes, and writes the weights through the table of the code's residual rates."""
+    from ..codes import read_stored
+    from ..correction import build_lut
+
+    qt = ev.quantized[name]
+    hist = ev.histogram[name] if lut_method.startswith("bayes") else None
+    lut = build_lut(_protected_rates(rates, m, code.name), qt.scale, method=lut_method, histogram=hist)
+    lut2 = lut.reshape(-1, lut.shape[-1])
+    read_codes = np.empty_like(qt.codes)
+    rows = read_codes.reshape(lut2.shape[0], -1)
+
+    def read(key, out):
+        read_stored(qt.codes, rates, m, code, key, out=read_codes)
+        if lut2.shape[0] == 1:
+            np.take(lut2[0], read_codes, out=out)
+        else:
+            out.reshape(rows.shape)[...] = np.take_along_axis(lut2, rows.astype(np.intp), axis=1)
+
+    return i, name, read
 
 
 def _distortion(z, ref) -> float:

@@ -36,7 +36,7 @@ def paper_p_flip(arch: str) -> float:
 
 def eval_config(models, *, settings: dict, rates=None, methods=None, budgets=None, trials=None, n_images=None,
                 seed: int = 0, bits: int = 8, metric=None, inputs=None, labels=None,
-                crossing=("uniform-msp", "tac")) -> SweepConfig:
+                crossing=("uniform-msp", "tac"), code: str = "ideal") -> SweepConfig:
     """A :class:`SweepConfig` from ``settings`` (one of the dicts above) and the user's overrides.
 
     Parameters
@@ -45,6 +45,9 @@ def eval_config(models, *, settings: dict, rates=None, methods=None, budgets=Non
         Zoo models (path None) or weight files.
     rates : RateSpec, optional
         Rates for every model; default the paper's per-architecture ``p_flip``.
+    code : str
+        ``ideal`` (protected planes never err) or a real code whose codewords are flipped and decoded
+        (kept in ``SweepConfig.extra["code"]``, absent for ``ideal``).
     """
     specs = []
     for name, path, arch in models:
@@ -57,7 +60,8 @@ def eval_config(models, *, settings: dict, rates=None, methods=None, budgets=Non
     return SweepConfig(models=tuple(specs), methods=methods, budgets=budgets,
                        trials=int(trials or settings["trials"]), seed=seed, bits=bits,
                        n_images=int(n_images or settings["n_images"]), calibration=settings["calibration"],
-                       draws=settings["draws"], crossing=tuple(crossing), metric=metric, inputs=inputs, labels=labels)
+                       draws=settings["draws"], crossing=tuple(crossing), metric=metric, inputs=inputs, labels=labels,
+                       extra={} if code == "ideal" else {"code": code})
 
 
 def describe(config: SweepConfig, quick: bool) -> str:

@@ -231,7 +231,8 @@ class _Context:
             plan = plan_for(method, self.stats, b, seed=self.config.seed, front=self.front)
             ids = (self.i_model, METHODS.index(method), budget_id(b), self.i_rate)
             res = self.ev.run(self.rates, method=method, plan=plan, trials=self.config.trials,
-                              seed=self.config.seed, point=ids, progress=False)
+                              seed=self.config.seed, point=ids, progress=False,
+                              code=self.config.extra.get("code", "ideal"))
             self.store.put(key, {"model": self.model, "method": method, "budget": b, "rates": self.i_rate,
                                  "plan": json.dumps(plan), "cost_bits": plan_cost(self.stats, plan),
                                  "predicted_distortion": predicted_distortion(self.stats, plan)
