@@ -190,3 +190,26 @@ def flip_protected_ref(codes, p_down, p_up, m, parity, table, key):
     out = flat & ~np.int64(((1 << m) - 1) << (bits - m))
     out |= (read << planes[None, :]).sum(axis=1)
     return out.astype(codes.dtype).reshape(codes.shape)
+
+
+def word_outcomes_ref(parity, table, t, p_down, p_up, n_words, key):
+    """Tallies of simulate_words: random data words (hash), every stored bit flipped, decoded (plain NumPy)."""
+    k, r = parity.shape
+    n = k + r
+    h = hash_ref(key, np.arange(n_words, dtype=np.uint64))
+    data = ((h[:, None] >> np.arange(k, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
+    stored = np.concatenate([data, (data.astype(np.int64) @ parity % 2).astype(np.uint8)], axis=1)
+    counter = np.uint64(n_words) + np.arange(n_words * n, dtype=np.uint64).reshape(n_words, n)
+    err = (uniform_ref(key, counter) < np.where(stored == 1, p_down, p_up)).astype(np.uint8)
+    out = {"words_over_t": 0, "words_wrong": 0, "data_bits_wrong": 0, "detected": 0, "miscorrected": 0,
+           "data_bits_wrong_sq": 0}
+    for w in range(n_words):
+        dec, status = decode_ref(stored[w] ^ err[w], parity, table)
+        wrong = dec != stored[w]
+        out["words_over_t"] += int(err[w].sum() > t)
+        out["words_wrong"] += int(wrong.any())
+        out["data_bits_wrong"] += int(wrong[:k].sum())
+        out["data_bits_wrong_sq"] += int(wrong[:k].sum()) ** 2
+        out["detected"] += int(status < 0)
+        out["miscorrected"] += int(status > 0 and wrong.any())
+    return out

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .._rng import _uniform
+from .._rng import _hash64, _uniform
 
 _ONE = np.uint64(1)
 _BYTE = np.uint64(255)
@@ -132,3 +132,75 @@ def _flip_protected(codes, bits, m, k, n_check, enc, index, pat_data, p_down, p_
                 if o == m:
                     o = 0
                     i += 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _popcount(x):
+    """Number of set bits of a uint64."""
+    c = 0
+    while x != np.uint64(0):
+        x &= x - _ONE
+        c += 1
+    return c
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _word_outcomes(n_words, k, n_check, t, enc, index, pat_data, pat_check, p_down, p_up, key, block, counts):
+    """Random data words through store, flip, decode; tally per block.
+
+    n_words, k, n_check, t, block: int64; p_down/p_up: float64 (every stored bit); key: uint64.
+    Data word w = low k bits of hash64(key, w); stored bit j of word w flips when
+    uniform(key, n_words + w n + j) < its rate. counts: int64[n_blocks, 6], per block: words with more
+    than t stored errors, words decoded to something else than the stored codeword, data bits wrong after
+    decoding, words detected, words miscorrected, sum of squares of data bits wrong per word.
+    """
+    n = np.uint64(k + n_check)
+    mask = _ONE << np.uint64(k) if k < 64 else np.uint64(0)
+    mask = mask - _ONE
+    n_blocks = counts.shape[0]
+    for b in prange(n_blocks):
+        c0 = 0
+        c1 = 0
+        c2 = 0
+        c3 = 0
+        c4 = 0
+        c5 = 0
+        for w in range(b * block, min(n_words, (b + 1) * block)):
+            data = _hash64(key, np.uint64(w)) & mask
+            chk = _check_bits(data, enc)
+            base = np.uint64(n_words) + np.uint64(w) * n
+            err = np.uint64(0)
+            for j in range(k):
+                p = p_down if (data >> np.uint64(j)) & _ONE else p_up
+                if _uniform(key, base + np.uint64(j)) < p:
+                    err |= _ONE << np.uint64(j)
+            echk = np.uint64(0)
+            for j in range(n_check):
+                p = p_down if (chk >> np.uint64(j)) & _ONE else p_up
+                if _uniform(key, base + np.uint64(k + j)) < p:
+                    echk |= _ONE << np.uint64(j)
+            if err == np.uint64(0) and echk == np.uint64(0):
+                continue
+            if _popcount(err) + _popcount(echk) > t:
+                c0 += 1
+            s = _check_bits(err, enc) ^ echk
+            if s != np.uint64(0):
+                idx = index[np.int64(s)]
+                if idx >= 0:
+                    err ^= pat_data[idx]
+                    echk ^= pat_check[idx]
+                    if err != np.uint64(0) or echk != np.uint64(0):
+                        c4 += 1
+                else:
+                    c3 += 1
+            if err != np.uint64(0) or echk != np.uint64(0):
+                c1 += 1
+            x = _popcount(err)
+            c2 += x
+            c5 += x * x
+        counts[b, 0] = c0
+        counts[b, 1] = c1
+        counts[b, 2] = c2
+        counts[b, 3] = c3
+        counts[b, 4] = c4
+        counts[b, 5] = c5

@@ -25,7 +25,7 @@ from ..rates import FlipRates
 from . import _kernels
 from .block import BlockCode, real_code
 
-__all__ = ["flip_protected", "read_stored", "codeword_key", "words_of", "CODEWORD_COUNTER"]
+__all__ = ["flip_protected", "read_stored", "codeword_key", "words_of", "simulate_words", "OUTCOMES", "CODEWORD_COUNTER"]
 
 CODEWORD_COUNTER = (1 << 64) - 2        # counter of the codeword sub-key (no element counter reaches it)
 _BLOCK_WORDS = 64                       # words per parallel block, times m / gcd(m, k): whole weights per block
@@ -111,4 +111,47 @@ def read_stored(codes: np.ndarray, rates: FlipRates, m: int, code: BlockCode | s
         out[...] = codes
     if int(m) > 0:
         flip_protected(codes, r, int(m), code, key, out)
+    return out
+
+
+#: names of :func:`simulate_words`' tallies
+OUTCOMES = ("words_over_t", "words_wrong", "data_bits_wrong", "detected", "miscorrected", "data_bits_wrong_sq")
+
+
+def simulate_words(code: BlockCode | str, p_down: float, p_up: float, n_words: int, key: int,
+                   block: int = 1 << 14) -> dict:
+    """Store ``n_words`` random data words, flip every stored bit, decode: the tallies of the outcomes.
+
+    Parameters
+    ----------
+    code : BlockCode or str
+    p_down, p_up : float
+        P(stored 1 reads 0), P(stored 0 reads 1) of every stored bit (data and check) [per bit].
+    n_words : int
+        Words simulated (>= 1).
+    key : int
+        uint64 key; word ``w``'s data are the low ``k`` bits of ``hash64(key, w)``.
+    block : int
+        Words per parallel block (the tallies do not depend on it).
+
+    Returns
+    -------
+    dict
+        ``n_words`` and the counts of :data:`OUTCOMES`: words with more than ``t`` stored errors, words
+        decoded to another word than the stored codeword, data bits wrong after decoding (and the sum of
+        their squares per word), words detected, words miscorrected.
+    """
+    code = real_code(code) if isinstance(code, str) else code
+    for name, p in (("p_down", p_down), ("p_up", p_up)):
+        if not 0.0 <= float(p) < 1.0:
+            raise InputError(f"{name}={p!r} must be a probability in [0, 1).")
+    if isinstance(n_words, bool) or not isinstance(n_words, int | np.integer) or n_words < 1:
+        raise InputError(f"n_words={n_words!r} must be an integer >= 1.")
+    n_blocks = -(-int(n_words) // int(block))
+    counts = np.zeros((n_blocks, len(OUTCOMES)), dtype=np.int64)
+    _kernels._word_outcomes(np.int64(n_words), np.int64(code.k), np.int64(code.n_check), np.int64(code.t),
+                            code.enc, code.index, code.pat_data, code.pat_check, np.float64(p_down),
+                            np.float64(p_up), check_key(key), np.int64(block), counts)
+    out = dict(zip(OUTCOMES, (int(c) for c in counts.sum(axis=0)), strict=True))
+    out["n_words"] = int(n_words)
     return out
