@@ -50,3 +50,11 @@ def test_protected_rates():
 def test_unknown_code():
     with pytest.raises(InputError, match="bch-K-tT"):
         get_code("hamming")
+
+
+def test_protected_rates_keep_raw_rates_where_the_code_no_longer_protects():
+    r = FlipRates.uniform(0.9, 0.0, 8)              # a charge-loss cell far past its retention time
+    pr = protected_rates(r, 3, "bch-64-t3")
+    np.testing.assert_array_equal(pr.p_down, r.p_down)
+    low = protected_rates(FlipRates.uniform(1e-3, 0.0, 8), 3, "bch-64-t3")
+    assert 0 < low.p_down[-1] < 1e-6 and low.p_down[0] == 1e-3

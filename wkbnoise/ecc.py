@@ -144,7 +144,8 @@ def protected_rates(rates: FlipRates, m: int, code: str | Code = "ideal") -> Fli
 
     The protected planes keep the residual post-decoding rate of the code at the plane's raw error
     rate ``(p_down + p_up) / 2`` (bits in a codeword are taken as balanced), split between the two
-    directions in the raw proportion; an ideal code sets them to zero.
+    directions in the raw proportion; an ideal code sets them to zero. Where the code no longer delivers
+    protection (residual above the raw rate, e.g. at raw rates near 1/2), the raw rates are kept.
     """
     code = get_code(code)
     if code.is_ideal:
@@ -155,7 +156,7 @@ def protected_rates(rates: FlipRates, m: int, code: str | Code = "ideal") -> Fli
     for k in range(rates.bits - int(m), rates.bits):
         raw = 0.5 * (pd[k] + pu[k])
         if raw > 0:
-            ratio = float(code.residual_bit_error(raw)) / raw
+            ratio = min(float(code.residual_bit_error(raw)) / raw, 1.0)
             pd[k] *= ratio
             pu[k] *= ratio
     return FlipRates(pd, pu)

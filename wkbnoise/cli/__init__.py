@@ -8,6 +8,7 @@ and return ``None``.
 
 from __future__ import annotations
 
+from .design import DesignCommands
 from .evaluation import EvaluationCommands
 from .faults import FaultCommands
 from .physics import PhysicsCommands
@@ -16,7 +17,7 @@ from .runtime import RuntimeCommands
 __all__ = ["Cli"]
 
 
-class Cli(PhysicsCommands, FaultCommands, RuntimeCommands, EvaluationCommands):
+class Cli(PhysicsCommands, FaultCommands, RuntimeCommands, EvaluationCommands, DesignCommands):
     """wkbnoise: quantized networks in leaky thin-oxide memories, and the ECC bits that buy accuracy back.
 
     Every command takes --json and then prints one JSON object on stdout.
