@@ -219,9 +219,11 @@ class _Search:
             known[i] = bool(evaluate(i)["ok"])
             return known[i]
 
+        if predicted(0) is True and run(0):          # predicted and measured to need no protection: one point
+            return 0, "measured"
         if not run(top):
             return None, "measured"
-        if top > 0 and predicted(0) is not False and run(0):      # no protection needed: one point
+        if top > 0 and 0 not in known and predicted(0) is not False and run(0):
             return 0, "measured"
         lo, hi = (0 if 0 in known else -1), top     # cands[hi] passes; cands[lo] fails (-1: none known)
         trust_pass = True
