@@ -433,7 +433,8 @@ def pareto_front(rows: list[dict]) -> list[dict]:
 
 
 def plot_design(result: dict, path) -> None:
-    """Stored bits per weight vs oxide thickness per code (TAC filled, uniform open), the frontier as a step."""
+    """Stored bits per weight beyond the 8 data bits vs oxide thickness per code (symlog axis; TAC filled,
+    uniform open), the frontier as a step, thicknesses where nothing reaches the target shaded."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -444,7 +445,7 @@ def plot_design(result: dict, path) -> None:
     for i, code in enumerate(codes):
         color = f"C{i}"
         for method, marker, fill in (("tac", "o", color), ("uniform-msp", "s", "none")):
-            pts = [(r["thickness_nm"], r["stored_bits_per_weight"]) for r in result["rows"]
+            pts = [(r["thickness_nm"], r["stored_bits_per_weight"] - 8) for r in result["rows"]
                    if r["code"] == code and r["method"] == method and r["reached"]]
             if pts:
                 xs, ys = zip(*pts, strict=True)
@@ -452,15 +453,17 @@ def plot_design(result: dict, path) -> None:
                         label=f"{code} {method}")
     front = result["frontier"]
     if front:
-        ax.step([r["thickness_nm"] for r in front], [r["stored_bits_per_weight"] for r in front], where="post",
+        ax.step([r["thickness_nm"] for r in front], [r["stored_bits_per_weight"] - 8 for r in front], where="post",
                 color="k", lw=2, alpha=0.4, label="Pareto frontier")
     for t in result["unreached"]:
         ax.axvline(t, color="0.85", lw=3, zorder=0)
     cfg = result["config"]
-    ax.set(xlabel="oxide thickness [nm]", ylabel="stored bits per weight (8 data + check)",
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_ylim(0, 2 * max([r["stored_bits_per_weight"] - 8 for r in result["rows"] if r["reached"]] + [1.0]))
+    ax.set(xlabel="oxide thickness [nm]", ylabel="stored bits per weight - 8 (check bits; ideal: protected bits)",
            title=f"{result['model']}: {cfg['material']} {cfg['cell']}, {cfg['years']:g} years, "
                  f"keep {cfg['target']:.0%} of INT8 {result['metric']}")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=2, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
