@@ -126,13 +126,20 @@ def test_decoder_equals_galois(name):
         cw, rx = _galois_cases(c, n_err, 16, rng)
         np.testing.assert_array_equal(np.asarray(bch.encode(cw[:, :c.k].view(np.ndarray))), cw)
         msg, n_corr = bch.decode(rx, errors=True)
+        n_corr = np.asarray(n_corr)
         out, chk, status = c.decode(_pack(rx[:, :c.k]), _pack(rx[:, c.k:]))
-        np.testing.assert_array_equal(status, np.asarray(n_corr))
+        # galois reports 0 errors, and returns the word unchanged, when Berlekamp-Massey ends with a
+        # locator of degree 0 although the syndrome is not zero (SECDED: three errors whose locators sum to
+        # zero). That word is not a codeword: the bounded-distance answer is "detected", with the same data.
+        not_codeword = c.encode(_pack(rx[:, :c.k])) != _pack(rx[:, c.k:])
+        quirk = (n_corr == 0) & not_codeword
+        np.testing.assert_array_equal(status[~quirk], n_corr[~quirk])
+        assert (status[quirk] == -1).all()
         np.testing.assert_array_equal(out, _pack(np.asarray(msg)))
         right = out == _pack(cw[:, :c.k])
         tally[n_err] = {"corrected": int(np.sum((status >= 0) & right & (n_err > 0))),
                         "detected": int(np.sum(status < 0)),
-                        "miscorrected": int(np.sum((status > 0) & ~right))}
+                        "miscorrected": int(np.sum((status > 0) & ~right)), "galois_reports_0": int(quirk.sum())}
         if n_err > c.t + c.info["d"] - 2 * c.t - 1:
             assert tally[n_err]["miscorrected"] >= 4       # the seeded half miscorrects, as galois agrees
     print(name, tally)

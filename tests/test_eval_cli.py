@@ -79,3 +79,7 @@ def test_eval_file_end_to_end(cli, lenet_file, tmp_path):
     for p in plans:
         assert p["code"] == "secded-72-64"
         assert p["check_bits"] == sum(x["check_bits"] for x in p["layers"])
+
+
+def test_eval_refuses_a_code_without_decoder_table(cli):
+    assert_one_line_error(cli("eval", "--code", "bch-64-t8"), "no decoder table")

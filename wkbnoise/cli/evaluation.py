@@ -56,7 +56,9 @@ class EvaluationCommands:
             seed: root seed of every fault draw (integer >= 0).
             out: HDF5 run file; an interrupted run resumes from it, one of another configuration is refused.
             plan_json: write the TAC protection plan at the 95 % crossing of each model to this JSON file.
-            code: ECC for the plan's check-bit count: ideal, secded-72-64, secded-39-32 or bch-K-tT.
+            code: ECC of the protected planes: ideal (they never err), or a real code whose codewords
+                (data bits plus check bits) flip at the cell's rates and are decoded in every trial:
+                secded-72-64, secded-39-32, bch-64-t2, bch-64-t3 (bch-K-tT: plan JSON check-bit count only).
             json: print one JSON object instead of the tables.
         """
         from ..ecc import get_code
@@ -67,7 +69,11 @@ class EvaluationCommands:
         as_json = flag_bool(json, "json")
         symmetric = flag_bool(symmetric, "symmetric")
         seed = flag_int(seed, "seed", low=0)
-        get_code(code)
+        code = get_code(code).name
+        if code != "ideal":
+            from ..codes import real_code
+
+            real_code(code)
         methods = flag_list(methods, "methods") or None
         if methods:
             for m in methods:
@@ -87,7 +93,7 @@ class EvaluationCommands:
         quick = file is None and trials is None and images is None
         settings = QUICK_EVAL if quick else FULL
         config = eval_config(models, settings=settings, rates=rates, methods=methods, budgets=budgets, trials=trials,
-                             n_images=images, seed=seed, metric=metric, inputs=inputs, labels=labels)
+                             n_images=images, seed=seed, metric=metric, inputs=inputs, labels=labels, code=code)
         say = _log(as_json)
         tmpdir = None
         if out is None:
