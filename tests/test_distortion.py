@@ -17,7 +17,7 @@ from wkbnoise.allocation import (
     residual_variance,
     rho_star,
 )
-from wkbnoise.distortion import ResponseCurve, _fit_power, fit_response
+from wkbnoise.distortion import ResponseCurve, fit_response
 from wkbnoise.evaluation.campaign import Evaluator
 
 P = 0.15
@@ -54,32 +54,40 @@ def fitted():
     return model, x, ev, G, m_x, stats, curve
 
 
+@pytest.mark.statistical
 def test_response_predicts_the_cross_term(fitted):
-    """F(S) matches the exact distortion (cross term included) at plans F was not measured at; S alone does not."""
+    """F(S) matches the exact distortion (cross term included) on the greedy path; S alone does not."""
     _, _, _, _, m_x, stats, curve = fitted
     n = sum(s.n_weights for s in stats)
     checked = 0
-    for b in (0.0, 0.4, 1.1, 2.3):
+    for b in (0.0, 1.1, 1.6, 2.3):
         plan = greedy_plan(stats, budget_bits(stats, b))
         s, exact = predicted_distortion(stats, plan), _exact(None, stats, plan, m_x)
         pred = curve(s)
-        tol = 4.5 * curve.relative_se(s) * pred + 0.1 * exact  # draws' error + 10 % for the one-parameter-family shape
+        tol = 4.5 * curve.relative_se(s) * pred + 0.1 * exact  # draws' error + 10 % for interpolating
         assert abs(pred - exact) <= tol, (b, s, pred, exact, tol)
         if exact > 1.5 * s:  # where the cross term matters, the first-order model is rejected by the same check
             assert abs(s - exact) > tol
             checked += 1
         assert plan_cost_ok(plan, stats, b, n)
     assert checked >= 1
+    # Off the whole-step path (0.4 b/w: fc1's sign plane does not fit, fc2's does) S alone cannot tell the
+    # plans apart: F over-predicts this one by about 30 % (docs/theory.md, limits).
+    plan = greedy_plan(stats, budget_bits(stats, 0.4))
+    assert plan == {"fc1": 0, "fc2": 1}
+    exact = _exact(None, stats, plan, m_x)
+    assert 1.1 < curve(predicted_distortion(stats, plan)) / exact < 1.5
 
 
 def plan_cost_ok(plan, stats, b, n):
     return sum(s.n_weights * plan[s.name] for s in stats) <= math.floor(b * n + 1e-9)
 
 
+@pytest.mark.statistical
 def test_check_rejects_a_wrong_model(fitted):
     """The same check rejects first-order G_l scaled by 0.5 at every plan, while F passes it."""
     _, _, _, _, m_x, stats, curve = fitted
-    for b in (0.0, 0.4, 1.1, 2.3):
+    for b in (0.0, 1.1, 1.6, 2.3):
         plan = greedy_plan(stats, budget_bits(stats, b))
         s, exact = predicted_distortion(stats, plan), _exact(None, stats, plan, m_x)
         tol = 4.5 * curve.relative_se(s) * curve(s) + 0.1 * exact
@@ -87,6 +95,8 @@ def test_check_rejects_a_wrong_model(fitted):
         assert abs(0.5 * s - exact) > tol, (b, 0.5 * s, exact, tol)
 
 
+@pytest.mark.slow
+@pytest.mark.statistical
 def test_response_absorbs_a_scale_error_of_G(fitted):
     """F is measured against real flips: with G_l halved it still predicts within 25 % where the noise is small
     (a property, documented in docs/theory.md: the curve corrects the level of G, not its split over layers)."""
@@ -98,16 +108,21 @@ def test_response_absorbs_a_scale_error_of_G(fitted):
     assert abs(wrong(predicted_distortion(half, plan)) - exact) <= 0.25 * exact
 
 
-def test_fit_recovers_a_known_curve():
-    s = np.array([0.05, 0.2, 0.8, 3.2, 12.8])
-    d = s * (1 + (s / 2.0) ** 1.5)
-    gamma, s_c = _fit_power(s, d)
-    assert gamma == pytest.approx(1.5, abs=0.051) and s_c == pytest.approx(2.0, rel=0.05)
-    curve = ResponseCurve(s, np.repeat(d[:, None], 2, axis=1), np.arange(5))
-    np.testing.assert_allclose(curve(np.array([0.1, 1.0, 5.0])), [0.1 * (1 + 0.05**1.5), 1 + 0.5**1.5,
-                                                                  5 * (1 + 2.5**1.5)], rtol=0.05)
-    assert curve.relative_se(1.0) == 0.0  # identical draws: no sampling error
-    assert _fit_power(s, 0.9 * s) == (1.0, math.inf)  # below the first-order model: F(S) = S
+def test_curve_interpolates_gates_and_stays_monotone():
+    s = np.array([0.05, 0.2, 0.8, 3.2])
+    exact = s * (1 + s)  # excess 5 %, 20 %, 80 %, 320 %
+    d = exact[:, None] * np.array([0.98, 1.0, 1.02])[None, :]  # standard error ~ 0.7 % of the mean
+    curve = ResponseCurve(s, d, np.arange(4))
+    np.testing.assert_allclose(curve(s), exact, rtol=1e-12)  # significant everywhere: the knots are the means
+    mid = math.sqrt(0.8 * 3.2)  # power law between knots: the geometric mean of the two values
+    assert curve(mid) == pytest.approx(math.sqrt(exact[2] * exact[3]))
+    assert curve.ratio(100.0) == pytest.approx(exact[3] / 3.2) and curve.ratio(0.001) == pytest.approx(1.05)
+    noisy = ResponseCurve(s, s[:, None] * np.array([[0.5, 1.5, 1.1]] * 4), np.arange(4))
+    np.testing.assert_allclose(noisy(s), s)  # within 2 standard errors of S: first order kept
+    dips = ResponseCurve(s, np.array([[0.05] * 3, [0.9] * 3, [0.6] * 3, [40.0] * 3]), np.arange(4))
+    assert np.all(np.diff(dips(np.geomspace(0.01, 10, 50))) >= -1e-12)  # pooled: F never decreases
+    assert dips(0.2) == pytest.approx(0.75) and dips(0.8) == pytest.approx(0.75)
+    assert curve.relative_se(0.8) == pytest.approx(0.02 / 0.8 * 0.8 / math.sqrt(3), rel=0.5)
     lin = ResponseCurve.identity()
     assert lin(3.0) == 3.0 and lin.relative_se(3.0) == 0.0
     again = ResponseCurve.from_arrays(curve.as_arrays())
@@ -123,7 +138,7 @@ def test_rho_star_through_the_response():
     assert same["rho"] == lin["rho"] and same["c_tac"] == lin["c_tac"]
     # a convex F (F(S) = S (1 + S)) makes the same bias worth less first-order distortion: TAC needs more bits
     s = np.array([0.1, 1.0, 10.0])
-    convex = ResponseCurve(s, np.repeat((s * (1 + s))[:, None], 2, axis=1), np.arange(3))
+    convex = ResponseCurve(s, (s * (1 + s))[:, None] * np.array([[0.99, 1.0, 1.01]]), np.arange(3))
     out = rho_star(stats, 1, bias=0.3, response=convex)
     assert out["c_tac"] >= lin["c_tac"]
     assert out["d_uniform"] == pytest.approx(convex(rho_star(stats, 1)["d_uniform"]) + 0.3)

@@ -8,13 +8,12 @@ perturbation of one layer acts on activations that the other layers' faults have
 and 14.7 at full size; one layer at a time the excess is only 1.15x on average (docs/theory.md).
 
 The model kept here: the distortion is a monotone function of the first-order one,
-``D(m) = F(S(m))`` with ``F(S) = S (1 + (S / s_c)^gamma)``, and ``F`` is *measured* at the operating
-rates. Along the allocation's own greedy path (from nothing protected to everything) we take the plans
-where ``S`` first falls below ``S_0, S_0/4, S_0/16, ...`` and measure each plan's distortion with real bit
-flips and the per-plane lookup tables on the unlabeled calibration inputs (a few Monte Carlo draws, fixed
-keys); ``gamma`` and ``s_c`` are fitted to these points by least squares in ``log D``. Where the noise is
-small, ``F`` is the first-order model (its ``G_l`` come from Gaussian perturbations of every weight, a far
-less noisy estimate there than sparse flips).
+``D(m) = F(S(m))``, and ``F`` is *measured* at the operating rates. Along the allocation's own greedy path
+(from nothing protected to everything) we take the plans where ``S`` first falls below ``S_0, S_0/4,
+S_0/16, ...`` and measure each plan's distortion with real bit flips and the per-plane lookup tables on the
+unlabeled calibration inputs (a few Monte Carlo draws, fixed keys). ``F`` interpolates these points as a
+power law per segment. Where a point does not differ significantly from ``S`` the first-order value is kept:
+there ``G_l``, from Gaussian perturbations of every weight, is a far less noisy estimate than sparse flips.
 
 Since ``F`` is monotone, the plan of least ``S`` at a budget is also the plan of least ``D``: the WKB
 greedy keeps its order, and ``rho*`` compares ``F`` of both sides.
@@ -37,30 +36,49 @@ __all__ = ["ResponseCurve", "fit_response", "fault_distortion", "RESPONSE_TAG"]
 RESPONSE_TAG = 0xD15
 
 
-def _fit_power(s: np.ndarray, d: np.ndarray) -> tuple[float, float]:
-    """``(gamma, s_c)`` of ``F(S) = S (1 + (S / s_c)^gamma)`` by least squares in ``log D``; ``s_c = inf`` if linear."""
-    keep = (s > 0) & (d > 0)
+#: a measured point replaces the first-order value only when it differs by more than this many standard errors
+GATE_Z = 2.0
+
+
+def _pool_increasing(d: np.ndarray) -> np.ndarray:
+    """Least-squares nondecreasing fit of ``d`` (pool adjacent violators, equal weights)."""
+    blocks = []  # [mean, count]
+    for v in d.tolist():
+        blocks.append([v, 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            v2, c2 = blocks.pop()
+            v1, c1 = blocks.pop()
+            blocks.append([(v1 * c1 + v2 * c2) / (c1 + c2), c1 + c2])
+    return np.concatenate([np.full(c, v) for v, c in blocks]) if blocks else np.zeros(0)
+
+
+def _knots(s: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(log S, log F)`` knots from the measured plans ``s`` [k] and their draws ``d`` [k, draws].
+
+    A plan's mean replaces its first-order value only where the two differ by more than ``GATE_Z`` standard
+    errors (sparse flips are a noisy estimate where the noise is small); the values are then made
+    nondecreasing in ``S``.
+    """
+    keep = s > 0
     s, d = s[keep], d[keep]
-    if s.size == 0 or np.all(d <= s):
-        return 1.0, math.inf
-    ls, ld = np.log(s), np.log(d)
-    gammas = np.round(np.arange(0.5, 4.0001, 0.05), 2)
-    lcs = np.linspace(ls.min() - 4.0, ls.max() + 6.0, 401)
-    excess = np.logaddexp(0.0, gammas[:, None, None] * (ls[None, None, :] - lcs[None, :, None]))
-    err = np.sum((ld - ls - excess) ** 2, axis=2)
-    i, j = np.unravel_index(int(np.argmin(err)), err.shape)
-    if float(np.sum((ld - ls) ** 2)) <= float(err[i, j]):
-        return 1.0, math.inf
-    return float(gammas[i]), float(math.exp(lcs[j]))
+    if s.size == 0:
+        return np.zeros(1), np.zeros(1)  # F(S) = S
+    order = np.argsort(s)
+    s, d = s[order], d[order]
+    mean = d.mean(axis=1)
+    se = d.std(axis=1, ddof=1) / math.sqrt(d.shape[1]) if d.shape[1] > 1 else np.zeros(s.size)
+    f = np.where(np.abs(mean - s) > GATE_Z * se, mean, s)
+    f = np.maximum(_pool_increasing(f), 1e-300)
+    return np.log(s), np.log(f)
 
 
 @dataclass(frozen=True)
 class ResponseCurve:
     """``F``: first-order distortion ``S`` -> distortion ``D``, from Monte Carlo draws on calibration inputs.
 
-    ``F(S) = S (1 + (S / s_c)^gamma)``: the first-order model where the noise is small (``S << s_c``), and an
-    excess that grows as a power of ``S`` where the faults of different layers compound. ``gamma`` and
-    ``s_c`` are fitted (least squares in ``log D``) to the measured plans.
+    Between the measured plans ``log F`` is linear in ``log S`` (a power law per segment); beyond them the end
+    ratios ``F / S`` hold. A plan's measured mean counts only where it differs from ``S`` by more than
+    ``GATE_Z`` standard errors; otherwise that knot is the first-order value.
 
     Attributes
     ----------
@@ -90,40 +108,36 @@ class ResponseCurve:
         return int(self.d.shape[1])
 
     @cached_property
-    def params(self) -> tuple[float, float]:
-        """``(gamma, s_c)`` of the fit (``s_c = inf``: the first-order model)."""
-        return _fit_power(self.s, self.d.mean(axis=1) if self.d.size else np.zeros(0))
+    def knots(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(log S, log F)`` at the measured plans."""
+        return _knots(self.s, self.d)
 
     @staticmethod
-    def _eval(s, gamma, s_c):
+    def _eval(s, knots):
         s = np.asarray(s, dtype=np.float64)
-        if not math.isfinite(s_c):
-            return s.copy()
-        return s * (1.0 + np.maximum(s, 0.0) ** gamma / s_c**gamma)
+        ls = np.log(np.maximum(s, 1e-300))
+        ratio = np.exp(np.interp(ls, knots[0], knots[1] - knots[0]))
+        return np.where(s > 0, s * ratio, 0.0)
 
     def __call__(self, s):
         """``F(S)`` [output^2]; an array in, an array out."""
-        out = self._eval(s, *self.params)
+        out = self._eval(s, self.knots)
         return float(out) if out.ndim == 0 else out
 
     def ratio(self, s) -> np.ndarray:
         """``F(S) / S`` [dimensionless]."""
         s = np.asarray(s, dtype=np.float64)
-        return self._eval(s, *self.params) / np.where(s > 0, s, 1.0)
+        return self._eval(s, self.knots) / np.where(s > 0, s, 1.0)
 
     def relative_se(self, s) -> float:
-        """Relative standard error of ``F(S)``: jackknife over the draws (each refit without one draw)."""
+        """Relative standard error of ``F(S)``: jackknife over the draws (each curve rebuilt without one draw)."""
         n = self.draws
-        if self.s.size == 0 or n < 2:
+        if self.s.size == 0 or n < 3:
             return 0.0
-        full = float(self._eval(s, *self.params))
+        full = float(self._eval(s, self.knots))
         if full <= 0:
             return 0.0
-        vals = []
-        for t in range(n):
-            d = np.delete(self.d, t, axis=1).mean(axis=1)
-            vals.append(float(self._eval(s, *_fit_power(self.s, d))))
-        vals = np.asarray(vals)
+        vals = np.array([float(self._eval(s, _knots(self.s, np.delete(self.d, t, axis=1)))) for t in range(n)])
         return float(math.sqrt((n - 1) / n * np.sum((vals - vals.mean()) ** 2)) / full)
 
     def as_arrays(self) -> dict[str, np.ndarray]:
