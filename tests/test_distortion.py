@@ -119,6 +119,8 @@ def test_curve_interpolates_gates_and_stays_monotone():
     assert curve.ratio(100.0) == pytest.approx(exact[3] / 3.2) and curve.ratio(0.001) == pytest.approx(1.05)
     noisy = ResponseCurve(s, s[:, None] * np.array([[0.5, 1.5, 1.1]] * 4), np.arange(4))
     np.testing.assert_allclose(noisy(s), s)  # within 2 standard errors of S: first order kept
+    below = ResponseCurve(s, s[:, None] * np.array([[0.5, 0.51, 0.49]] * 4), np.arange(4))
+    np.testing.assert_allclose(below(s), s)  # only an excess counts: a mean below S keeps first order
     dips = ResponseCurve(s, np.array([[0.05] * 3, [0.9] * 3, [0.6] * 3, [40.0] * 3]), np.arange(4))
     assert np.all(np.diff(dips(np.geomspace(0.01, 10, 50))) >= -1e-12)  # pooled: F never decreases
     assert dips(0.2) == pytest.approx(0.75) and dips(0.8) == pytest.approx(0.75)

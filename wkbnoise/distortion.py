@@ -12,7 +12,7 @@ The model kept here: the distortion is a monotone function of the first-order on
 (from nothing protected to everything) we take the plans where ``S`` first falls below ``S_0, S_0/4,
 S_0/16, ...`` and measure each plan's distortion with real bit flips and the per-plane lookup tables on the
 unlabeled calibration inputs (a few Monte Carlo draws, fixed keys). ``F`` interpolates these points as a
-power law per segment. Where a point does not differ significantly from ``S`` the first-order value is kept:
+power law per segment. Where a point does not exceed ``S`` significantly the first-order value is kept:
 there ``G_l``, from Gaussian perturbations of every weight, is a far less noisy estimate than sparse flips.
 
 Since ``F`` is monotone, the plan of least ``S`` at a budget is also the plan of least ``D``: the WKB
@@ -55,9 +55,10 @@ def _pool_increasing(d: np.ndarray) -> np.ndarray:
 def _knots(s: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(log S, log F)`` knots from the measured plans ``s`` [k] and their draws ``d`` [k, draws].
 
-    A plan's mean replaces its first-order value only where the two differ by more than ``GATE_Z`` standard
-    errors (sparse flips are a noisy estimate where the noise is small); the values are then made
-    nondecreasing in ``S``.
+    A plan's mean replaces its first-order value only where it exceeds it by more than ``GATE_Z`` standard
+    errors. Only excess counts: the layers' faults compound, they do not cancel, and a mean of a few sparse-flip
+    draws falls *below* the true mean more often than above (the rare flips of very sensitive weights are
+    missed). The values are then made nondecreasing in ``S``.
     """
     keep = s > 0
     s, d = s[keep], d[keep]
@@ -67,7 +68,7 @@ def _knots(s: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     s, d = s[order], d[order]
     mean = d.mean(axis=1)
     se = d.std(axis=1, ddof=1) / math.sqrt(d.shape[1]) if d.shape[1] > 1 else np.zeros(s.size)
-    f = np.where(np.abs(mean - s) > GATE_Z * se, mean, s)
+    f = np.where(mean - s > GATE_Z * se, mean, s)
     f = np.maximum(_pool_increasing(f), 1e-300)
     return np.log(s), np.log(f)
 
@@ -77,7 +78,7 @@ class ResponseCurve:
     """``F``: first-order distortion ``S`` -> distortion ``D``, from Monte Carlo draws on calibration inputs.
 
     Between the measured plans ``log F`` is linear in ``log S`` (a power law per segment); beyond them the end
-    ratios ``F / S`` hold. A plan's measured mean counts only where it differs from ``S`` by more than
+    ratios ``F / S`` hold. A plan's measured mean counts only where it exceeds ``S`` by more than
     ``GATE_Z`` standard errors; otherwise that knot is the first-order value.
 
     Attributes
