@@ -123,7 +123,7 @@ def test_curve_interpolates_gates_and_stays_monotone():
     np.testing.assert_allclose(below(s), s)  # only an excess counts: a mean below S keeps first order
     dips = ResponseCurve(s, np.array([[0.05] * 3, [0.9] * 3, [0.6] * 3, [40.0] * 3]), np.arange(4))
     assert np.all(np.diff(dips(np.geomspace(0.01, 10, 50))) >= -1e-12)  # pooled: F never decreases
-    assert dips(0.2) == pytest.approx(0.75) and dips(0.8) == pytest.approx(0.75)
+    assert dips(0.2) == pytest.approx(0.85) and dips(0.8) == pytest.approx(0.85)  # 0.6 < S = 0.8 counts as 0.8
     assert curve.relative_se(0.8) == pytest.approx(0.02 / 0.8 * 0.8 / math.sqrt(3), rel=0.5)
     lin = ResponseCurve.identity()
     assert lin(3.0) == 3.0 and lin.relative_se(3.0) == 0.0
