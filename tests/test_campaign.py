@@ -102,12 +102,22 @@ def test_t5_exact_on_linear_model(method):
     assert abs(res.distortion.mean() - wrong) > 4.5 * se
 
 
-def test_unlabeled_metric_is_agreement(setup):
+def test_unlabeled_metric_is_agreement_with_the_int8_model(setup):
+    """Without labels: top-1 agreement with the clean INT8 model (1 for itself; the float model's is counted)."""
     model, x, _ = setup
     ev = Evaluator(model, x, None)
-    assert ev.metric == "agreement" and ev.clean_score == 1.0
+    assert ev.metric == "agreement" and ev.int8_score == 1.0
+    w8 = {ly.name: quantize(np.asarray(ly.weight), 8).dequantize() for ly in model.layers}
+    ref = np.argmax(model(x, weights=w8), axis=1)
+    assert ev.clean_score == np.mean(np.argmax(model(x), axis=1) == ref)
     ev2 = Evaluator(model, x, None, metric="cosine")
-    assert ev2.clean_score == pytest.approx(1.0)
+    assert ev2.int8_score == pytest.approx(1.0, abs=1e-12)
+    a, b = model(x).astype(np.float64), model(x, weights=w8).astype(np.float64)
+    cos = np.sum(a * b, axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert ev2.clean_score == pytest.approx(cos.mean(), rel=1e-12) and ev2.clean_score < 1.0
+    assert ev2.goal(0.95) == 0.95 and ev.goal(0.95) == 0.95
+    labelled = Evaluator(model, x, np.argmax(model(x), axis=1))
+    assert labelled.goal(0.95) == pytest.approx(0.95 * labelled.int8_score) and labelled.int8_score < 1.0
 
 
 def test_bad_inputs(setup):

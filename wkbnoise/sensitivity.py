@@ -59,7 +59,15 @@ class Sensitivities:
 
 
 def model_outputs(model, x, weights: Mapping[str, np.ndarray] | None = None, batch_size: int = 256) -> np.ndarray:
-    """``z(W)``: the model's float32 outputs (logits, or the encoder output) on ``x``, as float64 [n, ...]."""
+    """``z(W)``: the model's float32 outputs (logits, or the encoder output) on ``x``, as float64 [n, ...].
+
+    ``x`` is an input array, a prepared input, or a :class:`~wkbnoise.text.TokenBatch` of token ids for an
+    encoder (whose output is then its mean-pooled embedding).
+    """
+    from .text import TokenBatch, encoder_outputs
+
+    if isinstance(x, TokenBatch):
+        return encoder_outputs(model, x, weights, min(batch_size, 64)).astype(np.float64)
     forward = getattr(model, "forward", None)
     if forward is not None:
         try:
@@ -69,6 +77,12 @@ def model_outputs(model, x, weights: Mapping[str, np.ndarray] | None = None, bat
     else:
         out = model(x, weights=weights)
     return np.asarray(out, dtype=np.float64).reshape(len(x), -1)
+
+
+def _inputs(x):
+    from .text import TokenBatch
+
+    return x if isinstance(x, TokenBatch) else np.asarray(x)
 
 
 def output_distortion(z_ref: np.ndarray, z: np.ndarray) -> float:
@@ -86,8 +100,8 @@ def layer_sensitivities(model, x, *, base_weights: Mapping[str, np.ndarray] | No
     ----------
     model : Model
         Has ``.layers`` (name, weight) and ``forward(x, weights=...)``.
-    x : ndarray of float32
-        Preprocessed calibration inputs (no labels).
+    x : ndarray of float32, or TokenBatch
+        Preprocessed calibration inputs (no labels), or token ids for an encoder.
     base_weights : mapping, optional
         Weights at which the Jacobian is taken (default: the model's float weights); the campaign passes
         the clean INT-B dequantized weights.
@@ -108,7 +122,7 @@ def layer_sensitivities(model, x, *, base_weights: Mapping[str, np.ndarray] | No
         raise InputError(f"draws={draws!r} must be an integer >= 1.")
     if not (isinstance(tau_rel, int | float) and tau_rel > 0):
         raise InputError(f"tau_rel={tau_rel!r} must be a number > 0 (a fraction of the quantization step).")
-    x = np.asarray(x)
+    x = _inputs(x)
     if len(x) == 0:
         raise InputError("x is empty: give at least one unlabeled calibration input.")
     with serial_blas():

@@ -27,9 +27,23 @@ from ..errors import InputError
 from ..rates import FlipRates
 from ..sensitivity import model_outputs
 
-__all__ = ["Evaluator", "TrialResult", "monte_carlo_accuracy", "METRICS", "score_outputs"]
+__all__ = ["Evaluator", "TrialResult", "monte_carlo_accuracy", "METRICS", "score_outputs", "metric_reason",
+           "COSINE_TARGET"]
 
 METRICS = ("accuracy", "agreement", "cosine")
+#: an encoder's target: mean cosine similarity to the clean INT-B embeddings of at least this (absolute)
+COSINE_TARGET = 0.95
+
+
+def metric_reason(metric: str, encoder: bool = False) -> str:
+    """Which metric scores a model, and why, in one phrase."""
+    if metric == "accuracy":
+        return "labels given: top-1 accuracy against them"
+    if metric == "agreement":
+        return "no labels: top-1 agreement with the clean INT8 model's predictions"
+    what = "mean-pooled embedding" if encoder else "outputs"
+    why = "an encoder has no classes" if encoder else "asked for"
+    return f"{why}: mean cosine similarity of the {what} to the clean INT8 model's"
 
 
 @dataclass(frozen=True)
@@ -66,29 +80,42 @@ class Evaluator:
     Parameters
     ----------
     model : Model
-        A loaded model (``.layers``, ``forward(x, weights=...)``, optionally ``prepare``).
-    images : ndarray
-        uint8 images (preprocessed here) or float32 model inputs.
+        A loaded model: a classifier (``.layers``, ``forward(x, weights=...)``, optionally ``prepare``) or an
+        encoder (``task == "encoder"``, ``encode(input_ids, attention_mask, token_type_ids, weights=...)``).
+    images : ndarray, TokenBatch, mapping or None
+        Classifier: uint8 images (preprocessed here) or float32 model inputs. Encoder: a
+        :class:`~wkbnoise.text.TokenBatch`, a mapping with ``input_ids`` (and optionally ``attention_mask``,
+        ``token_type_ids``), or ``None`` for the bundled English sentences through the model folder's own
+        tokenizer (:func:`wkbnoise.text.sentence_inputs`).
     labels : ndarray of int, optional
-        Class labels; without them the metric is ``agreement`` with the clean float model's predictions
-        (or ``cosine`` similarity of the outputs when ``metric="cosine"``).
+        Class labels (classifiers); without them the metric is ``agreement``, top-1 agreement with the clean
+        INT-B model's predictions (or ``cosine`` similarity of the outputs when ``metric="cosine"``). An
+        encoder takes no labels: its metric is ``cosine``, the similarity of its mean-pooled embedding to the
+        clean INT-B model's.
     bits : int
         Quantization bits B (per-tensor symmetric, two's complement).
     metric : {"accuracy", "agreement", "cosine"}, optional
-        Defaults to ``accuracy`` with labels and ``agreement`` without.
+        Defaults to ``accuracy`` with labels, ``agreement`` without, ``cosine`` for an encoder.
     batch_size : int, optional
         Images per forward chunk.
     """
 
-    def __init__(self, model, images, labels=None, *, bits: int = 8, metric: str | None = None,
+    def __init__(self, model, images=None, labels=None, *, bits: int = 8, metric: str | None = None,
                  batch_size: int | None = None):
         from ..quant import code_histogram, quantize
 
         self.model = model
         self.bits = int(bits)
-        x = np.asarray(images)
-        if x.dtype == np.uint8:
-            x = model.preprocess(x)
+        self.encoder = getattr(model, "task", "classifier") == "encoder"
+        if self.encoder:
+            x = _encoder_inputs(model, images, labels, metric)
+            metric = "cosine"
+        else:
+            if images is None:
+                raise InputError("images is None: a classifier needs its test inputs (uint8 images or float32).")
+            x = np.asarray(images)
+            if x.dtype == np.uint8:
+                x = model.preprocess(x)
         if metric is None:
             metric = "accuracy" if labels is not None else "agreement"
         if metric not in METRICS:
@@ -99,9 +126,9 @@ class Evaluator:
         self.labels = None if labels is None else np.asarray(labels)
         if self.labels is not None and len(self.labels) != len(x):
             raise InputError(f"labels has {len(self.labels)} entries for {len(x)} images: give one label per image.")
-        prepare = getattr(model, "prepare", None)
+        prepare = None if self.encoder else getattr(model, "prepare", None)
         self.x = prepare(x, batch_size) if prepare is not None else x
-        self.batch_size = batch_size or 256
+        self.batch_size = batch_size or (64 if self.encoder else 256)
         self.names = [ly.name for ly in model.layers]
         self.quantized = {ly.name: quantize(np.asarray(ly.weight), self.bits) for ly in model.layers}
         self.histogram = {n: code_histogram(q) for n, q in self.quantized.items()}
@@ -110,16 +137,22 @@ class Evaluator:
         self.buffers = {n: np.empty_like(w) for n, w in self.int8_weights.items()}
         self.z_float = self._outputs(None)
         self.z_int8 = self._outputs(self.int8_weights)
-        self.ref_pred = np.argmax(self.z_float, axis=1)
+        self.ref_pred = np.argmax(self.z_int8, axis=1)  # agreement and cosine compare with the clean INT-B model
         self.clean_score = self._score(self.z_float)
         self.int8_score = self._score(self.z_int8)
+        self.metric_reason = metric_reason(self.metric, self.encoder)
 
     # -- helpers --------------------------------------------------------------------------------------
     def _outputs(self, weights) -> np.ndarray:
         return model_outputs(self.model, self.x, weights, self.batch_size)
 
     def _score(self, z) -> float:
-        return score_outputs(z, self.metric, self.labels, self.ref_pred, self.z_float)
+        return score_outputs(z, self.metric, self.labels, self.ref_pred, self.z_int8)
+
+    def goal(self, target: float = 0.95) -> float:
+        """The mean metric a protection plan must reach: ``target`` x the clean INT-B metric, except for
+        ``cosine``, whose goal is ``target`` itself (a mean cosine similarity, absolute) [fraction]."""
+        return float(target) if self.metric == "cosine" else float(target) * self.int8_score
 
     def scale(self, name: str) -> float:
         """Quantization step ``s_l`` of a layer [weight units]."""
@@ -269,6 +302,23 @@ def _coded_layer(ev, i, name, rates, m, code, lut_method):
     return i, name, read
 
 
+def _encoder_inputs(model, inputs, labels, metric):
+    from ..text import TokenBatch, sentence_inputs, token_batch
+
+    if labels is not None:
+        raise InputError("labels score a classifier's predictions; this model is an encoder, scored by the cosine "
+                         "similarity of its mean-pooled embedding to the clean INT8 model's: drop the labels.")
+    if metric not in (None, "cosine"):
+        raise InputError(f"metric={metric!r} needs a classifier's predictions; an encoder is scored by 'cosine'.")
+    if inputs is None:
+        return sentence_inputs(model)
+    if isinstance(inputs, TokenBatch):
+        return inputs
+    if isinstance(inputs, Mapping):
+        return token_batch(inputs, model)
+    return token_batch({"input_ids": inputs}, model)
+
+
 def _distortion(z, ref) -> float:
     return float(np.mean(np.sum((z - ref) ** 2, axis=1)))
 
@@ -302,10 +352,12 @@ def monte_carlo_accuracy(model, images, labels, rates, *, method: str = "none", 
     ----------
     model : Model
         From :func:`wkbnoise.runtime.load_model` or :func:`wkbnoise.zoo.load`.
-    images : ndarray
-        uint8 images (N, C, H, W) or preprocessed float32 inputs.
+    images : ndarray, TokenBatch, mapping or None
+        uint8 images (N, C, H, W) or preprocessed float32 inputs; for an encoder token ids, or ``None`` for
+        the bundled sentences (see :class:`Evaluator`).
     labels : ndarray of int or None
-        Labels; ``None`` scores agreement with the clean float model's predictions.
+        Labels; ``None`` scores agreement with the clean INT-B model's predictions (an encoder: the cosine
+        similarity of its mean-pooled embedding to the clean INT-B model's).
     rates : FlipRates or dict of str to FlipRates
         Raw per-plane flip rates, for every layer or per layer name [per bit].
     method : str
@@ -327,7 +379,7 @@ def monte_carlo_accuracy(model, images, labels, rates, *, method: str = "none", 
     Returns
     -------
     ndarray of float64, shape (trials,)
-        Accuracy (or agreement) per trial [fraction, 0..1].
+        Accuracy (or agreement, or mean cosine similarity) per trial [fraction, 0..1].
     """
     ev = Evaluator(model, images, labels, bits=bits)
     return ev.run(rates, method=method, plan=plan, trials=trials, seed=seed, point=point, progress=progress).accuracy

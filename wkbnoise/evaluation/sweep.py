@@ -67,30 +67,36 @@ def point_key(model: str, i_rate: int, method: str, bits_per_weight: float) -> s
 
 
 def load_inputs(config: SweepConfig, model):
-    """Test inputs, labels (or None) and unlabeled calibration inputs for ``model``."""
-    from .. import zoo
+    """Test inputs, labels (or None) and unlabeled calibration inputs for ``model``.
 
+    A classifier reads the bundled MNIST test set, or the ``images`` tensor of ``config.inputs`` (labels from
+    the ``labels`` tensor of ``config.labels``). An encoder reads the ``input_ids`` / ``attention_mask`` /
+    ``token_type_ids`` of ``config.inputs``, or without it the bundled English sentences through its
+    folder's own tokenizer; its test sequences calibrate ``G_l`` as well. Every check happens here, before
+    any forward pass, with a one-line :class:`~wkbnoise.errors.InputError`.
+    """
+    from .. import zoo
+    from .sources import read_images, read_labels, read_tensors
+
+    if getattr(model, "task", "classifier") == "encoder":
+        from ..text import sentence_inputs, token_batch
+
+        if config.labels is not None:
+            raise InputError(f"labels={config.labels!r}: this model is an encoder, scored by the cosine similarity "
+                             f"of its mean-pooled embedding to the clean INT8 model's; it takes no labels.")
+        if config.inputs is None:
+            batch = sentence_inputs(model)
+        else:
+            batch = token_batch(read_tensors(config.inputs, "inputs"), model, source=f"inputs={config.inputs!r}")
+        return batch[: config.n_images], None, batch[: config.calibration]
     if config.inputs is None:
         images, labels = zoo.test_set()
         calib = zoo.calibration_images()
         return images[: config.n_images], labels[: config.n_images], calib[: config.calibration]
-    from safetensors.numpy import load_file
-
-    try:
-        tensors = load_file(config.inputs)
-    except Exception as exc:  # safetensors raises its own error types
-        raise InputError(f"inputs={config.inputs!r} cannot be read as safetensors ({exc}). Give a safetensors "
-                         "file with an 'images' tensor (uint8 N,C,H,W or float32 model inputs).") from exc
-    key = "images" if "images" in tensors else sorted(tensors)[0]
-    x = tensors[key][: config.n_images]
-    labels = None
-    if config.labels is not None:
-        try:
-            lt = load_file(config.labels)
-        except Exception as exc:
-            raise InputError(f"labels={config.labels!r} cannot be read as safetensors ({exc}). Give a file with "
-                             "a 'labels' tensor of class indices.") from exc
-        labels = np.asarray(lt["labels"] if "labels" in lt else lt[sorted(lt)[0]]).astype(np.int64)[: config.n_images]
+    x = read_images(config.inputs, model)
+    labels = None if config.labels is None else read_labels(config.labels, len(x))
+    x = x[: config.n_images]
+    labels = None if labels is None else labels[: config.n_images]
     try:
         calib = zoo.calibration_images()[: config.calibration]
         model.preprocess(calib[:1])
@@ -99,11 +105,20 @@ def load_inputs(config: SweepConfig, model):
     return x, labels, calib
 
 
+def _describe_inputs(config: SweepConfig, images) -> str:
+    describe = getattr(images, "describe", None)
+    if describe is not None:
+        return describe()
+    if config.inputs is None:
+        return f"the first {len(images)} images of the bundled MNIST test set"
+    return f"{len(images)} images of {config.inputs}"
+
+
 def _load_model(spec):
     from .. import zoo
-    from ..runtime import load_model
+    from .sources import load_any_model
 
-    return zoo.load(spec.name) if spec.path is None else load_model(spec.path)
+    return zoo.load(spec.name) if spec.path is None else load_any_model(spec.path)
 
 
 def run_sweep(config: SweepConfig, out: str | Path, *, progress: bool = True, log=None, loader=None,
@@ -131,13 +146,13 @@ def run_sweep(config: SweepConfig, out: str | Path, *, progress: bool = True, lo
     """
     store = RunStore(out, config.to_json(), versions())
     say = log or (lambda msg: None)
-    if intro:
-        say(intro)
     for i_model, spec in enumerate(config.models):
         model = (loader or _load_model)(spec)
         images, labels, calib = (inputs or load_inputs)(config, model)
+        if intro and i_model == 0:  # after the first model and its inputs are checked: a mistake prints one line
+            say(intro)
         ev = Evaluator(model, images, labels, bits=config.bits, metric=config.metric)
-        x_cal = model.preprocess(calib) if np.asarray(calib).dtype == np.uint8 else calib
+        x_cal = model.preprocess(calib) if getattr(calib, "dtype", None) == np.uint8 else calib
         base = ev.int8_weights
         mkey = f"models/{spec.name}"
         if mkey not in store:
@@ -146,7 +161,8 @@ def run_sweep(config: SweepConfig, out: str | Path, *, progress: bool = True, lo
                                        progress=progress)
             store.put(mkey, {"arch": getattr(model, "arch", ""), "metric": ev.metric, "clean": ev.clean_score,
                              "int8": ev.int8_score, "layer_names": ev.names, "n_images": len(images),
-                             "n_calibration": len(x_cal)},
+                             "n_calibration": len(x_cal), "metric_reason": ev.metric_reason,
+                             "goal": ev.goal(config.target), "inputs": _describe_inputs(config, images)},
                       {"G": sens.G, "G_se": sens.G_se, "tau": sens.tau, "linearity": sens.linearity,
                        "n_weights": np.array([ev.quantized[n].codes.size for n in ev.names], dtype=np.int64),
                        "scale": np.array([ev.scale(n) for n in ev.names])})
@@ -245,7 +261,7 @@ class _Context:
         key = f"crossings/{self.model}/r{self.i_rate}/{method}"
         if key in self.store:
             return
-        goal = self.config.target * self.ev.int8_score
+        goal = self.ev.goal(self.config.target)
         if method == "uniform-msp":
             cands = [float(m) for m in range(self.config.bits + 1)]
         else:

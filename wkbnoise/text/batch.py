@@ -1,0 +1,163 @@
+"""Token-id inputs of an encoder: a checked batch, and the pooled embedding a campaign compares.
+
+An encoder reads three integer arrays of one shape (N, T): ``input_ids`` (vocabulary ids), ``attention_mask``
+(1 for a real token, 0 for padding) and ``token_type_ids`` (segment ids). :class:`TokenBatch` holds them
+checked against the model, slices like an array (``batch[:100]``) and has a length, so the evaluation code
+treats it as it treats an image array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+
+__all__ = ["TokenBatch", "TOKEN_NAMES", "encoder_limits", "token_batch", "encoder_outputs"]
+
+#: the tensor names of an encoder's inputs, as Hugging Face names them
+TOKEN_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    """Checked token-id inputs of an encoder.
+
+    Attributes
+    ----------
+    input_ids : ndarray of int64, shape (N, T)
+        Vocabulary ids, ``0 <= id < vocab_size``.
+    attention_mask : ndarray of int64, shape (N, T)
+        1 for real tokens, 0 for padding.
+    token_type_ids : ndarray of int64, shape (N, T)
+        Segment ids, ``0 <= id < type_vocab_size``.
+    source : str
+        Where the ids come from (a file, or the bundled sentences and the tokenizer that made them).
+    """
+
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    token_type_ids: np.ndarray
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def __getitem__(self, index) -> TokenBatch:
+        if not isinstance(index, slice):
+            raise InputError(f"a TokenBatch takes slices (batch[:n]), not {type(index).__name__} indices.")
+        return TokenBatch(self.input_ids[index], self.attention_mask[index], self.token_type_ids[index], self.source)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Real tokens per sequence (int64, shape (N,))."""
+        return self.attention_mask.sum(axis=1)
+
+    def describe(self) -> str:
+        """One line: count, tokens per sequence and source."""
+        n = self.lengths
+        span = f"{n.min()}..{n.max()} tokens" if len(n) else "no tokens"
+        return f"{len(self)} sequences of {span} ({self.source})" if self.source else f"{len(self)} sequences of {span}"
+
+
+def encoder_limits(model) -> dict:
+    """``vocab_size``, ``type_vocab_size`` and ``max_position_embeddings`` of an encoder.
+
+    Read from ``model.config`` (a Hugging Face ``config.json``) where present, else from the rows of its
+    ``word_embeddings`` / ``token_type_embeddings`` / ``position_embeddings`` weights.
+    """
+    cfg = getattr(model, "config", None) or {}
+    rows = {}
+    for ly in getattr(model, "layers", ()):
+        for key, suffix in (("vocab_size", "word_embeddings.weight"), ("type_vocab_size", "token_type_embeddings.weight"),
+                            ("max_position_embeddings", "position_embeddings.weight")):
+            if ly.name.endswith(suffix):
+                rows[key] = int(ly.weight.shape[0])
+    out = {}
+    for key in ("vocab_size", "type_vocab_size", "max_position_embeddings"):
+        value = cfg.get(key, rows.get(key)) if isinstance(cfg, Mapping) else rows.get(key)
+        if value is not None:
+            out[key] = int(value)
+    return out
+
+
+def _ints(name: str, a, source: str) -> np.ndarray:
+    a = np.asarray(a)
+    if a.dtype not in (np.int64, np.int32):
+        raise InputError(f"{source}: {name} has dtype {a.dtype}; token inputs are int64 or int32 (N, T) arrays.")
+    if a.ndim != 2:
+        raise InputError(f"{source}: {name} has shape {list(a.shape)}; token inputs are (N, T) arrays, one row "
+                         f"per sequence.")
+    return a.astype(np.int64)
+
+
+def token_batch(tensors: Mapping, model, source: str = "inputs") -> TokenBatch:
+    """Check token-id arrays against an encoder and return them as a :class:`TokenBatch`.
+
+    Parameters
+    ----------
+    tensors : mapping of str to array
+        ``input_ids`` (required), ``attention_mask`` (default all ones) and ``token_type_ids`` (default
+        zeros), int64 or int32 of one shape (N, T); no other names.
+    model : encoder
+        Supplies the limits (:func:`encoder_limits`).
+    source : str
+        Names the origin in error messages (e.g. the inputs file).
+
+    Raises
+    ------
+    InputError
+        One line naming what ``tensors`` holds and what is expected: unknown or missing names, a dtype
+        other than int64/int32, shapes that differ or are not 2-D, an id out of range, a mask not 0/1,
+        sequences longer than the position table.
+    """
+    held = ", ".join(f"{k} {np.asarray(v).dtype} {list(np.shape(v))}" for k, v in tensors.items()) or "nothing"
+    expected = "input_ids (int64/int32 [N, T]), optional attention_mask and token_type_ids of the same shape"
+    unknown = [k for k in tensors if k not in TOKEN_NAMES]
+    if unknown or "input_ids" not in tensors:
+        raise InputError(f"{source} holds {held}; an encoder reads {expected}.")
+    ids = _ints("input_ids", tensors["input_ids"], source)
+    arrays = {"input_ids": ids}
+    for name in TOKEN_NAMES[1:]:
+        if name in tensors:
+            arrays[name] = _ints(name, tensors[name], source)
+            if arrays[name].shape != ids.shape:
+                raise InputError(f"{source} holds {held}; {name} must have the shape of input_ids "
+                                 f"{list(ids.shape)}.")
+    mask = arrays.get("attention_mask", np.ones_like(ids))
+    types = arrays.get("token_type_ids", np.zeros_like(ids))
+    limits = encoder_limits(model)
+    checks = [("input_ids", ids, limits.get("vocab_size"), "vocab_size"), ("attention_mask", mask, 2, "0/1"),
+              ("token_type_ids", types, limits.get("type_vocab_size"), "type_vocab_size")]
+    for name, a, limit, what in checks:
+        if a.size and (a.min() < 0 or (limit is not None and a.max() >= limit)):
+            bound = f"[0, {limit})" if limit is not None else "[0, ...)"
+            raise InputError(f"{source}: {name} has values in [{a.min()}, {a.max()}]; they must lie in {bound} "
+                             f"({what} of this model).")
+    t_max = limits.get("max_position_embeddings")
+    if t_max is not None and ids.shape[1] > t_max:
+        raise InputError(f"{source}: input_ids has {ids.shape[1]} tokens per sequence; this model reads at most "
+                         f"max_position_embeddings={t_max}.")
+    if len(ids) == 0:
+        raise InputError(f"{source}: input_ids has no sequence; give at least one row.")
+    return TokenBatch(ids, mask, types, source)
+
+
+def encoder_outputs(model, batch: TokenBatch, weights=None, batch_size: int = 64) -> np.ndarray:
+    """The mean-pooled embedding (N, hidden) float32 of ``batch``, ``batch_size`` sequences per call of
+    ``model.encode(input_ids, attention_mask, token_type_ids, weights=weights)``.
+
+    Each chunk is cut to its longest sequence first, so padding costs nothing (a padded position changes
+    no real token's output: the attention mask excludes it).
+    """
+    outs = []
+    step = max(int(batch_size), 1)
+    for s in range(0, len(batch), step):
+        ids, mask, types = (a[s:s + step] for a in (batch.input_ids, batch.attention_mask, batch.token_type_ids))
+        t = int(mask.sum(axis=1).max()) if mask.size else 0
+        t = max(t, 1) if np.all(mask[:, t:] == 0) else ids.shape[1]
+        _, pooled = model.encode(ids[:, :t], mask[:, :t], types[:, :t], weights=weights)
+        outs.append(np.asarray(pooled, dtype=np.float32))
+    return np.concatenate(outs) if outs else np.empty((0, 0), np.float32)
