@@ -39,7 +39,7 @@ class EvaluationCommands:
         reaching 95 % of the INT8 metric), their ratio and the closed-form rho*.
 
         Args:
-            file: a safetensors weight file with wkbnoise metadata (default: the bundled zoo).
+            file: a safetensors weight file, or a Hugging Face model folder (config.json + model.safetensors, and for an encoder vocab.txt or tokenizer.json) (default: the bundled zoo).
             p_flip: symmetric flip probability per stored bit, in [0, 0.5) (default: 0.10 CNN, 0.05 ViT).
             material: oxide (SiO2, Si3N4, HfO2): take the rates from the WKB physics instead of --p-flip.
             thickness_nm: oxide thickness [nm] (with --material).
@@ -49,10 +49,10 @@ class EvaluationCommands:
             methods: comma-separated methods: none, correct-only, uniform-msp, magnitude, random, tac, tac-bayes, tac-bayes-gain, gaussian.
             budgets: comma-separated budgets [protected data bits per weight], each in 0..8.
             trials: Monte Carlo trials per point (>= 1; the protocol uses 30).
-            images: test images per point (1..1000, the first ones of the bundled test set or of --inputs).
-            inputs: safetensors file with an 'images' tensor (uint8 N,C,H,W or float32 model inputs).
-            labels: safetensors file with a 'labels' tensor; without it the metric is agreement with the clean model.
-            metric: accuracy, agreement or cosine (default: accuracy with labels, agreement without).
+            images: test inputs per point (the first ones of the bundled test set or sentences, or of --inputs).
+            inputs: safetensors file named after the model's inputs: 'images' (uint8 N,C,H,W or float32) for a classifier; 'input_ids' and optionally 'attention_mask', 'token_type_ids' (int64/int32 N,T) for an encoder (default for an encoder: the bundled English sentences through the folder's own tokenizer).
+            labels: safetensors file with a 'labels' tensor; without it a classifier's metric is top-1 agreement with the clean INT8 model, an encoder's the mean cosine similarity of its pooled embedding to the clean INT8 model's (target >= 0.95).
+            metric: accuracy, agreement or cosine (default: accuracy with labels, agreement without, cosine for an encoder).
             seed: root seed of every fault draw (integer >= 0).
             out: HDF5 run file; an interrupted run resumes from it, one of another configuration is refused.
             plan_json: write the TAC protection plan at the 95 % crossing of each model to this JSON file.
@@ -84,8 +84,9 @@ class EvaluationCommands:
         images = None if images is None else flag_int(images, "images", low=1, high=100_000)
         metric = None if metric is None else flag_choice(metric, "metric", ("accuracy", "agreement", "cosine"))
         for name, path in (("inputs", inputs), ("labels", labels), ("file", file)):
-            if path is not None and not Path(str(path)).is_file():
-                raise InputError(f"--{name}={path!r}: no such file. Give the path of a safetensors file.")
+            if path is not None and not Path(str(path)).is_file() and not (name == "file" and Path(str(path)).is_dir()):
+                raise InputError(f"--{name}={path!r}: no such file. Give the path of a safetensors file"
+                                 + (" or of a Hugging Face model folder." if name == "file" else "."))
         if labels is not None and inputs is None:
             raise InputError("--labels needs --inputs (the images they label).")
         rates = _rates(p_flip, material, thickness_nm, years, cell, symmetric)
@@ -158,10 +159,21 @@ def _rates(p_flip, material, thickness_nm, years, cell, symmetric):
 
 
 def _models(file):
+    import json
+
     from .. import zoo
+    from ..evaluation.sources import weight_file
     from ..runtime.loader import read_header
 
     if file is None:
         return [(n, None, n) for n in zoo.names()]
-    meta = read_header(str(file))[1]
-    return [(Path(str(file)).stem, str(file), meta.get("wkbnoise.arch", ""))]
+    path = Path(str(file))
+    weights = weight_file(path)
+    arch = read_header(str(weights))[1].get("wkbnoise.arch", "")
+    config = weights.with_name("config.json")
+    if not arch and config.is_file():  # a Hugging Face folder: its model_type ("bert", "vit", ...)
+        try:
+            arch = str(json.loads(config.read_text(encoding="utf-8")).get("model_type", ""))
+        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            arch = ""
+    return [(path.name if path.is_dir() else path.stem, str(path), arch)]

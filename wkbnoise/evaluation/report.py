@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from ..allocation import METHODS
+from .campaign import metric_reason
 from .config import SweepConfig
 
 __all__ = ["ci95", "point_rows", "summary_rows", "text_report", "json_report", "export_plans", "layer_stats"]
@@ -81,7 +82,11 @@ def summary_rows(store) -> list[dict]:
             continue
         mattrs, _ = store.get(mkey)
         for i_rate, rspec in enumerate(spec.rates):
-            row = {"model": spec.name, "rates": rspec.label, "metric": _str(mattrs["metric"]),
+            metric = _str(mattrs["metric"])
+            row = {"model": spec.name, "rates": rspec.label, "metric": metric,
+                   "metric_reason": _str(mattrs.get("metric_reason", metric_reason(metric))),
+                   "inputs": _str(mattrs.get("inputs", "")),
+                   "goal": _num(mattrs.get("goal", config.target * _num(mattrs["int8"]))),
                    "clean": _num(mattrs["clean"]), "int8": _num(mattrs["int8"]),
                    "c_u": None, "m_u": None, "c_tac": None, "ratio": None, "rho_star": None, "log_ratio": None,
                    "tac_at_crossing": None}
@@ -141,12 +146,12 @@ def text_report(store, *, header: str = "") -> str:
                 continue
             metric = s["metric"]
             lines.append("")
-            lines.append(f"{spec.name}  [{rspec.label}]  metric: {metric}"
-                         + ("" if metric == "accuracy" else " (no labels: agreement with the clean float model's "
-                            "predictions)" if metric == "agreement" else " (no labels: cosine similarity to the "
-                            "clean float model's outputs)"))
-            lines.append(f"  clean (float) {s['clean']:.4f}   int8 {s['int8']:.4f}   "
-                         f"target 95 % of int8 = {config.target * s['int8']:.4f}")
+            lines.append(f"{spec.name}  [{rspec.label}]  metric: {metric} ({s['metric_reason']})")
+            if s["inputs"]:
+                lines.append(f"  inputs: {s['inputs']}")
+            goal = (f"target mean cosine >= {s['goal']:.4f} (absolute)" if metric == "cosine"
+                    else f"target {100 * config.target:g} % of int8 = {s['goal']:.4f}")
+            lines.append(f"  clean (float) {s['clean']:.4f}   int8 {s['int8']:.4f}   {goal}")
             lines.append(f"  {'method':<15} {'bits/weight':>11} {'mean':>8} {'95 % CI':>19} {'trials':>6}")
             for r in point_rows(store, spec.name, i_rate):
                 lines.append(f"  {r['method']:<15} {r['cost_bits'] / max(_n(store, spec.name), 1):>11.4f} "
