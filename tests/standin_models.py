@@ -48,3 +48,20 @@ class TwoLayer:
         return (h @ w2.T).astype(np.float32)
 
     __call__ = forward
+
+
+def campaign_model_kwargs(name: str) -> dict:
+    """TwoLayer arguments of the stand-in campaign model called ``name`` (a ReLU net, 64 -> 48 -> 10)."""
+    return {"d_in": 64, "d_hidden": 48, "d_out": 10, "relu": True, "seed": len(name) + ord(name[0])}
+
+
+def campaign_loader(spec) -> TwoLayer:
+    """``loader`` of run_sweep; module-level, so Dask workers import it (tests/ on their PYTHONPATH)."""
+    return TwoLayer(**campaign_model_kwargs(spec.name))
+
+
+def campaign_inputs(config, model):
+    """``inputs`` of run_sweep: 300 Gaussian inputs labelled by the clean model, 64 calibration inputs."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((300, 64)).astype(np.float32)
+    return x, np.argmax(model(x), axis=1), rng.standard_normal((64, 64)).astype(np.float32)

@@ -29,7 +29,8 @@ class EvaluationCommands:
 
     def eval(self, file=None, p_flip=None, material=None, thickness_nm=None, years=None, cell="flash",
              symmetric=False, methods=None, budgets=None, trials=None, images=None, inputs=None, labels=None,
-             metric=None, seed=0, out=None, plan_json=None, code="ideal", json=False):
+             metric=None, seed=0, out=None, plan_json=None, code="ideal", workers=None, scheduler=None,
+             json=False):
         """Monte Carlo accuracy of a quantized model whose stored weight bits flip, TAC against the baselines.
 
         With no FILE it evaluates the bundled zoo (lenet5, vgg, resnet20, mobilenetv2, vit) at the paper's
@@ -59,9 +60,12 @@ class EvaluationCommands:
             code: ECC of the protected planes: ideal (they never err), or a real code whose codewords
                 (data bits plus check bits) flip at the cell's rates and are decoded in every trial:
                 secded-72-64, secded-39-32, bch-64-t2, bch-64-t3 (bch-K-tT: plan JSON check-bit count only).
+            workers: run the trials on a local Dask cluster of N processes (needs wkbnoise[dask]); same numbers.
+            scheduler: run the trials on the Dask cluster at tcp://HOST:PORT (wkbnoise[dask]); same numbers.
             json: print one JSON object instead of the tables.
         """
         from ..ecc import get_code
+        from ..evaluation.executor import check_executor_args, open_executor
         from ..evaluation.protocol import FULL, QUICK_EVAL, describe, eval_config
         from ..evaluation.report import export_plans, json_report, text_report
         from ..evaluation.sweep import run_sweep
@@ -74,6 +78,7 @@ class EvaluationCommands:
             from ..codes import real_code
 
             real_code(code)
+        workers, scheduler = check_executor_args(workers, scheduler)
         methods = flag_list(methods, "methods") or None
         if methods:
             for m in methods:
@@ -102,7 +107,9 @@ class EvaluationCommands:
             out = os.path.join(tmpdir.name, "run.h5")
         t0 = time.perf_counter()
         try:
-            store = run_sweep(config, out, progress=not as_json, log=say, intro=describe(config, quick))
+            with open_executor(workers, scheduler) as executor:
+                store = run_sweep(config, out, progress=not as_json, log=say, intro=describe(config, quick),
+                                  executor=executor)
             elapsed = time.perf_counter() - t0
             if plan_json is not None:
                 export_plans(store, plan_json, code=code)
@@ -114,7 +121,7 @@ class EvaluationCommands:
             if tmpdir is not None:
                 tmpdir.cleanup()
 
-    def reproduce(self, quick=False, out="runs", docs="docs", json=False):
+    def reproduce(self, quick=False, out="runs", docs="docs", workers=None, scheduler=None, json=False):
         """Run the evaluation protocol (claims C1-C6 of spec/evaluation.md) on the zoo and render the results page.
 
         Stores every number in OUT/reproduce.h5 (or reproduce-quick.h5; resumable: re-run the same command
@@ -125,14 +132,19 @@ class EvaluationCommands:
             quick: fewer trials and images (10 x 500 instead of 30 x 1000); the page says so.
             out: directory of the HDF5 run file.
             docs: directory that receives results.md and img/.
+            workers: run the campaign's trials on a local Dask cluster of N processes (wkbnoise[dask]).
+            scheduler: run the campaign's trials on the Dask cluster at tcp://HOST:PORT (wkbnoise[dask]).
             json: print one JSON object (the summary) instead of the text summary.
         """
+        from ..evaluation.executor import check_executor_args, open_executor
         from ..evaluation.reproduce import reproduce
 
         quick = flag_bool(quick, "quick")
         as_json = flag_bool(json, "json")
-        result = reproduce(quick=quick, out_dir=str(out), docs_dir=str(docs), progress=not as_json,
-                           log=_log(as_json))
+        workers, scheduler = check_executor_args(workers, scheduler)
+        with open_executor(workers, scheduler) as executor:
+            result = reproduce(quick=quick, out_dir=str(out), docs_dir=str(docs), progress=not as_json,
+                               log=_log(as_json), executor=executor)
         emit(result["payload"], result["text"], as_json)
 
 

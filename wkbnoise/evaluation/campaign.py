@@ -177,13 +177,17 @@ class Evaluator:
 
     # -- one campaign point ------------------------------------------------------------------------------
     def run(self, rates, *, method: str = "none", plan: Mapping[str, int] | None = None, trials: int = 30,
-            seed=0, point: tuple = (), progress: bool = False, code: str = "ideal") -> TrialResult:
+            seed=0, point: tuple = (), progress: bool = False, code: str = "ideal",
+            start: int = 0) -> TrialResult:
         """Run ``trials`` Monte Carlo trials of one point; see :func:`monte_carlo_accuracy`.
 
         With ``code`` other than ``"ideal"`` (one of :data:`wkbnoise.codes.REAL_CODES`), the protected planes
         of each layer are stored as codewords whose every bit flips, then decoded
         (:func:`wkbnoise.codes.read_stored`); the lookup table is built for the code's analytic residual
         rates (:func:`wkbnoise.ecc.protected_rates`).
+
+        ``start`` is the index of the first trial: trials ``start .. start + trials - 1`` are run, so a
+        point's trials can be split into blocks (on several workers) with the same numbers as one run.
         """
         from .._rng import derive_keys
         from ..correction import build_lut
@@ -194,6 +198,8 @@ class Evaluator:
             raise InputError(f"method={method!r} is not known. Use one of {', '.join(METHODS)}.")
         if isinstance(trials, bool) or not isinstance(trials, int | np.integer) or trials < 1:
             raise InputError(f"trials={trials!r} must be an integer >= 1.")
+        if isinstance(start, bool) or not isinstance(start, int | np.integer) or start < 0:
+            raise InputError(f"start={start!r} must be an integer >= 0 (the index of the first trial).")
         plan = dict(plan or {})
         unknown = sorted(set(plan) - set(self.names))
         if unknown:
@@ -245,7 +251,7 @@ class Evaluator:
             it = tqdm(it, desc=f"{method}", unit="trial", leave=False)
         n_layers = len(self.names)
         for t in it:
-            keys = derive_keys(seed, (*point, int(t)), n_layers)
+            keys = derive_keys(seed, (*point, int(start) + t), n_layers)
             # One thread for the flips: a layer takes well under a millisecond serially, and waking Numba's
             # pool right after the BLAS threads of the previous forward cost 2x on LeNet-5 (bench/
             # profile_campaign.py). The draws are bit-identical at any thread count.

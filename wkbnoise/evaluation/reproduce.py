@@ -64,7 +64,7 @@ def reproduce_config(quick: bool, models=None, settings=None, theory_settings=No
 
 
 def reproduce(*, quick: bool = False, out_dir: str = "runs", docs_dir: str = "docs", progress: bool = True,
-              log=None, models=None, settings=None, theory_settings=None) -> dict:
+              log=None, models=None, settings=None, theory_settings=None, executor=None) -> dict:
     """Run (or resume) the protocol and render the results page.
 
     Parameters
@@ -79,6 +79,8 @@ def reproduce(*, quick: bool = False, out_dir: str = "runs", docs_dir: str = "do
         One-line progress messages.
     models, settings, theory_settings : optional
         Overrides for tests (a subset of the zoo, smaller campaigns); the page names them.
+    executor : optional
+        Where the campaign's trials run (:func:`wkbnoise.evaluation.executor.open_executor`); default here.
 
     Returns
     -------
@@ -89,7 +91,7 @@ def reproduce(*, quick: bool = False, out_dir: str = "runs", docs_dir: str = "do
     config = reproduce_config(quick, models, settings, theory_settings)
     out = Path(out_dir) / ("reproduce-quick.h5" if quick else "reproduce.h5")
     t0 = time.perf_counter()
-    run_sweep(config, out, progress=progress, log=say, intro=describe(config, quick))
+    run_sweep(config, out, progress=progress, log=say, intro=describe(config, quick), executor=executor)
     store = RunStore(out, config.to_json(), versions())
     claim_records(store, config, progress=progress, log=say)
     store.close()

@@ -32,6 +32,7 @@ from ..errors import InputError
 from ..sensitivity import bias_distortion, layer_sensitivities
 from .campaign import Evaluator
 from .config import CROSSING_GRID, SweepConfig, budget_id
+from .executor import EvaluatorRecipe, SerialExecutor, TrialRequest
 from .store import RunStore
 
 __all__ = ["run_sweep", "versions", "load_inputs", "point_key", "normalized_budget"]
@@ -122,7 +123,7 @@ def _load_model(spec):
 
 
 def run_sweep(config: SweepConfig, out: str | Path, *, progress: bool = True, log=None, loader=None,
-              inputs=None, intro: str | None = None) -> RunStore:
+              inputs=None, intro: str | None = None, executor=None) -> RunStore:
     """Run (or resume) the campaign ``config`` into the run file ``out``.
 
     Parameters
@@ -138,6 +139,10 @@ def run_sweep(config: SweepConfig, out: str | Path, *, progress: bool = True, lo
         ``loader(model_spec) -> model``; default: the zoo by name, or ``load_model(spec.path)``.
     inputs : callable, optional
         ``inputs(config, model) -> (images, labels or None, calibration images)``; default :func:`load_inputs`.
+        With a Dask ``executor`` both must be module-level functions (workers import them).
+    executor : optional
+        Where the trials run (:func:`wkbnoise.evaluation.executor.open_executor`); default: in this process.
+        Only this process writes ``out``, and the numbers do not depend on the executor.
 
     Returns
     -------
@@ -146,11 +151,15 @@ def run_sweep(config: SweepConfig, out: str | Path, *, progress: bool = True, lo
     """
     store = RunStore(out, config.to_json(), versions())
     say = log or (lambda msg: None)
+    executor = executor or SerialExecutor()
     for i_model, spec in enumerate(config.models):
-        model = (loader or _load_model)(spec)
-        images, labels, calib = (inputs or load_inputs)(config, model)
+        recipe = EvaluatorRecipe.of(config, i_model, loader or _load_model, inputs or load_inputs)
+        model = recipe.loader(spec)
+        images, labels, calib = recipe.inputs(config, model)
         if intro and i_model == 0:  # after the first model and its inputs are checked: a mistake prints one line
             say(intro)
+        if i_model == 0 and not isinstance(executor, SerialExecutor):
+            say(f"trials run {executor.describe()}")
         ev = Evaluator(model, images, labels, bits=config.bits, metric=config.metric)
         x_cal = model.preprocess(calib) if getattr(calib, "dtype", None) == np.uint8 else calib
         base = ev.int8_weights
@@ -178,14 +187,13 @@ def run_sweep(config: SweepConfig, out: str | Path, *, progress: bool = True, lo
             tkey = f"theory/{spec.name}/r{i_rate}"
             if tkey not in store:
                 store.put(tkey, *_theory_record(ev, model, x_cal, rates, stats, front, rspec.label, config.seed))
-            ctx = _Context(config, store, ev, stats, front, spec.name, i_model, i_rate, rates, progress)
+            ctx = _Context(config, store, ev, stats, front, spec.name, i_model, i_rate, rates,
+                           (executor, recipe))
             grid = [(m, normalized_budget(m, b, config.bits)) for m in config.methods for b in config.budgets]
             grid = list(dict.fromkeys(grid))
             say(f"{spec.name} {rspec.label}: {len(grid)} grid points x {config.trials} trials")
             bar = _bar(len(grid), f"{spec.name} {rspec.label}", progress)
-            for method, b in grid:
-                ctx.point(method, b)
-                bar.update(1)
+            ctx.points(grid, bar)
             bar.close()
             for method in config.crossing:
                 ctx.crossing(method)
@@ -235,26 +243,40 @@ def _theory_record(ev, model, x_cal, rates, stats, front, label, seed=0):
 class _Context:
     """One (model, rates) slice of a campaign: evaluates and records points and crossings."""
 
-    def __init__(self, config, store, ev, stats, front, model, i_model, i_rate, rates, progress):
+    def __init__(self, config, store, ev, stats, front, model, i_model, i_rate, rates, runner):
         self.config, self.store, self.ev, self.stats, self.front = config, store, ev, stats, front
-        self.model, self.i_model, self.i_rate, self.rates, self.progress = model, i_model, i_rate, rates, progress
+        self.model, self.i_model, self.i_rate, self.rates = model, i_model, i_rate, rates
+        self.executor, self.recipe = runner
         self.n_total = sum(s.n_weights for s in stats)
 
-    def point(self, method: str, b: float) -> float:
-        """Mean metric of a point, evaluated and recorded unless already in the run file."""
-        key = point_key(self.model, self.i_rate, method, b)
-        if key not in self.store:
+    def points(self, grid, bar=None) -> None:
+        """Evaluate the points ``(method, budget)`` not yet in the run file; record each as it finishes."""
+        todo = []
+        for method, b in grid:
+            key = point_key(self.model, self.i_rate, method, b)
+            if key in self.store or any(t[0] == key for t in todo):
+                if bar is not None:
+                    bar.update(1)
+                continue
             plan = plan_for(method, self.stats, b, seed=self.config.seed, front=self.front)
             ids = (self.i_model, METHODS.index(method), budget_id(b), self.i_rate)
-            res = self.ev.run(self.rates, method=method, plan=plan, trials=self.config.trials,
-                              seed=self.config.seed, point=ids, progress=False,
-                              code=self.config.extra.get("code", "ideal"))
+            req = TrialRequest.of(self.rates, method, plan, ids, self.config.seed, self.config.trials,
+                                  code=self.config.extra.get("code", "ideal"))
+            todo.append((key, method, b, plan, req))
+        for i, res in self.executor.trials(self.recipe, self.ev, [t[4] for t in todo]):
+            key, method, b, plan, _ = todo[i]
             self.store.put(key, {"model": self.model, "method": method, "budget": b, "rates": self.i_rate,
                                  "plan": json.dumps(plan), "cost_bits": plan_cost(self.stats, plan),
                                  "predicted_distortion": predicted_distortion(self.stats, plan)
                                  if method not in ("none", "uniform-msp") else float("nan")},
                            {"accuracy": res.accuracy, "distortion": res.distortion})
-        return float(np.mean(self.store.get(key)[1]["accuracy"]))
+            if bar is not None:
+                bar.update(1)
+
+    def point(self, method: str, b: float) -> float:
+        """Mean metric of a point, evaluated and recorded unless already in the run file."""
+        self.points([(method, b)])
+        return float(np.mean(self.store.get(point_key(self.model, self.i_rate, method, b))[1]["accuracy"]))
 
     def crossing(self, method: str) -> None:
         """Bisection for the smallest budget whose mean metric reaches ``target`` x the INT-B metric."""
