@@ -92,6 +92,18 @@ def test_blocks_of_a_point_equal_one_run():
         ev.run(rates, trials=2, start=-1)
 
 
+def test_blocks_carry_the_real_code():
+    ev = _evaluator()
+    rates = FlipRates.symmetric(0.05)
+    plan = {"fc1": 2, "fc2": 2}
+    req = TrialRequest.of(rates, "tac", plan, (1, 2), 5, 6, code="secded-39-32")
+    coded = ev.run(rates, method="tac", plan=plan, trials=6, seed=5, point=(1, 2), code="secded-39-32")
+    joined = join_blocks([b.run(ev) for _, b in split_blocks([req], 2)])
+    np.testing.assert_array_equal(joined.distortion, coded.distortion)
+    ideal = ev.run(rates, method="tac", plan=plan, trials=6, seed=5, point=(1, 2))
+    assert not np.array_equal(ideal.distortion, coded.distortion)  # the code changes the numbers
+
+
 @pytest.mark.parametrize("n_requests, trials, slots",
                          [(1, 7, 2), (3, 4, 2), (20, 30, 2), (1, 2, 8), (5, 1, 3)])
 def test_split_blocks_partition_every_request(n_requests, trials, slots):
