@@ -22,6 +22,8 @@ needs_loader = pytest.mark.skipif(not hasattr(_models, "model_from_graph"),
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "your-model.md"
+# Keras 3's torch backend converts tensors with NumPy 1's __array__ protocol (a NumPy 2 DeprecationWarning)
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:keras")
 BLOCK = re.compile(r"^```(python|bash)\n(.*?)^```", re.S | re.M)
 
 

@@ -170,6 +170,10 @@ def _rates(p_flip, material, thickness_nm, years, cell, symmetric):
     return None
 
 
+#: model files that load_model translates with wkbnoise.importers (ONNX, Keras HDF5)
+IMPORTED_SUFFIXES = (".onnx", ".h5", ".hdf5", ".keras")
+
+
 def _models(file):
     import json
 
@@ -180,6 +184,8 @@ def _models(file):
     if file is None:
         return [(n, None, n) for n in zoo.names()]
     path = Path(str(file))
+    if path.suffix.lower() in IMPORTED_SUFFIXES:  # no safetensors header: load_model reads it with its importer
+        return [(path.stem, str(path), path.suffix[1:].lower())]
     weights = weight_file(path)
     arch = read_header(str(weights))[1].get("wkbnoise.arch", "")
     config = weights.with_name("config.json")
