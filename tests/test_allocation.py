@@ -7,11 +7,27 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wkbnoise import FlipRates, InputError
 from wkbnoise.allocation import (
-    METHODS, LayerStat, budget_bits, exact_plan, frontier, greedy_path, greedy_plan, plan_cost, plan_for,
-    plan_to_json, predicted_distortion, residual_variance, rho_star, uncorrected_variance,
+    METHODS,
+    LayerStat,
+    budget_bits,
+    budget_path,
+    exact_plan,
+    frontier,
+    greedy_path,
+    greedy_plan,
+    plan_cost,
+    plan_for,
+    plan_to_json,
+    predicted_distortion,
+    residual_variance,
+    rho_star,
+    tac_plan,
+    uncorrected_variance,
 )
 
 
@@ -99,10 +115,49 @@ def test_baselines_share_the_budget():
             assert plan_cost(stats, plan) <= budget, method
         assert plan_for("uniform-msp", stats, b) == {s.name: int(b) for s in stats}
         assert plan_cost(stats, plan_for("none", stats, b)) == 0
-        # tac is never predicted worse than any other allocation at the same budget
-        d_tac = predicted_distortion(stats, plan_for("tac", stats, b))
+    # at a budget that ends on a whole step of its path, tac is never predicted worse than any other method
+    for c in greedy_path(stats)[0]:
+        d_tac = predicted_distortion(stats, tac_plan(stats, int(c)))
+        assert plan_cost(stats, tac_plan(stats, int(c))) == c
         for method in ("magnitude", "random", "uniform-msp"):
-            assert d_tac <= predicted_distortion(stats, plan_for(method, stats, b, seed=2)) + 1e-12
+            assert d_tac <= predicted_distortion(stats, plan_for(method, stats, c / n, seed=2)) + 1e-12
+
+
+def _is_subplan(small, big):
+    return all(small[k] <= big[k] for k in small)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), n_layers=st.integers(1, 6), bits=st.integers(2, 8),
+       p=st.floats(0.001, 0.45), grid=st.lists(st.floats(0.0, 8.0), min_size=2, max_size=12))
+def test_every_method_is_nested_along_its_budget_path(seed, n_layers, bits, p, grid):
+    """A plan at a larger budget protects everything a smaller one does, for every method."""
+    stats = _stats(seed, n_layers=n_layers, bits=bits, p=p)
+    grid = sorted(grid)
+    for method in METHODS:
+        plans = [plan_for(method, stats, b, seed=seed) for b in grid]
+        for b, plan in zip(grid, plans, strict=True):
+            assert plan_cost(stats, plan) <= budget_bits(stats, b)
+            assert all(0 <= v <= bits for v in plan.values())
+        for small, big in zip(plans, plans[1:]):
+            assert _is_subplan(small, big), (method, small, big)
+        path = budget_path(method, stats, seed=seed)
+        assert np.all(np.diff(path.costs) > 0) and path.costs[0] == 0
+        for k in range(len(path)):
+            assert plan_cost(stats, path.plan(k)) == path.costs[k]
+            if k:
+                assert _is_subplan(path.plan(k - 1), path.plan(k))
+
+
+def test_nestedness_check_rejects_the_skipping_greedy():
+    """The subset check bites: the greedy that fills with smaller steps is not nested."""
+    r = FlipRates.symmetric(0.1, 2)
+    stats = [LayerStat("big", 7, 1.0, 10.0, r), LayerStat("b", 3, 1.0, 1.0, r), LayerStat("c", 3, 1.0, 1.0, r)]
+    at6, at7 = greedy_plan(stats, 6), greedy_plan(stats, 7)
+    assert at6 == {"big": 0, "b": 1, "c": 1} and at7 == {"big": 1, "b": 0, "c": 0}
+    assert not _is_subplan(at6, at7)
+    # tac's path leaves the remainder unspent instead
+    assert tac_plan(stats, 6) == {"big": 0, "b": 0, "c": 0} and tac_plan(stats, 7) == at7
 
 
 def test_magnitude_ignores_jacobian_and_size():

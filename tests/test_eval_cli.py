@@ -45,6 +45,24 @@ def test_missing_file_exits_2(cli):
     assert_one_line_error(cli("eval", "no/such/model.safetensors"), "no such file")
 
 
+def test_more_images_than_the_data_is_refused(cli, tmp_path):
+    out = tmp_path / "run.h5"
+    assert_one_line_error(cli("eval", "--images", "1001", "--trials", "1", "--out", str(out)), "1001", "1000")
+    assert not out.exists()  # refused before any work
+
+
+def test_nan_bias_is_refused_naming_it(cli, lenet_file, tmp_path):
+    from safetensors.numpy import load_file, save_file
+    from wkbnoise.runtime.loader import read_header
+
+    tensors = load_file(str(lenet_file))
+    tensors["fc2.bias"][5] = np.nan
+    bad = tmp_path / "nan.safetensors"
+    save_file(tensors, str(bad), metadata=read_header(str(lenet_file))[1])
+    assert_one_line_error(cli("eval", str(bad), "--trials", "1", "--images", "20", "--methods", "tac",
+                              "--budgets", "1"), "NaN", "fc2.bias")
+
+
 @pytest.mark.slow
 def test_eval_file_end_to_end(cli, lenet_file, tmp_path):
     out = tmp_path / "run.h5"
@@ -60,10 +78,19 @@ def test_eval_file_end_to_end(cli, lenet_file, tmp_path):
     assert summary["model"] == "lenet5" and summary["rates"] == "p=0.01"
     points = doc["models"][0]["points"]
     assert {p["method"] for p in points} >= {"none", "magnitude", "tac", "uniform-msp"}
-    assert all(p["trials"] == 2 and 0 <= p["lo"] <= p["mean"] <= p["hi"] <= 1 for p in points)
+    # the crossing search may extend a point beyond the grid's 2 trials; intervals stay inside [0, 1]
+    assert all(p["trials"] >= 2 and 0 <= p["lo"] <= p["mean"] <= p["hi"] <= 1 for p in points)
+    assert doc["interval"].startswith("Student-t")
     # budgets are equal: every point of the 0.25 b/w grid costs at most floor(0.25 N) bits
     n = 6 * 25 + 16 * 150 + 120 * 400 + 84 * 120 + 10 * 84
-    assert all(p["cost_bits"] <= int(0.25 * n) for p in points if p["budget"] == 0.25)
+    grid = [p for p in points if p["grid_budget"] == 0.25]
+    assert {p["method"] for p in grid} == {"none", "magnitude", "tac"}
+    assert all(p["cost_bits"] <= int(0.25 * n) for p in grid)
+    # the 60 images are a stratified sample: 6 per digit
+    assert doc["models"][0]["label_histogram"] == {str(c): 6 for c in range(10)}
+    # every method has its crossing, with the trials it took
+    assert set(summary["crossings"]) == {"none", "uniform-msp", "magnitude", "tac"}
+    assert all(c["points"] and all(p["trials"] >= 2 for p in c["points"]) for c in summary["crossings"].values())
     assert out.exists()
     # same command again: resumes from the run file, same numbers
     again = cli(*args, "--json")

@@ -37,6 +37,9 @@ def test_page_numbers_come_from_the_run_file(run):
     for r in point_rows(store, "lenet5", 0):
         assert f"| {r['method']} | " in page
         assert f"{r['mean']:.4f} | [{r['lo']:.4f}, {r['hi']:.4f}]" in page
+    (s,) = summary_rows(store)
+    assert s["best"] and f"| {s['best']} (best) |" in page  # C2 judged with tac and with the best method
+    assert "20 per label" not in page and "per label 0: 20, 1: 20" in page  # 200 images, stratified
     for name in ("results_lenet5.png", "results_t1_t2.png", "results_t3.png", "results_t5.png"):
         assert (d / "docs" / "img" / name).stat().st_size > 10_000
     assert "Quick form" in page
@@ -77,13 +80,13 @@ def test_verdicts_follow_the_measured_ratio(run, monkeypatch):
     c2 = next(c for c in rp.claim_verdicts(store) if c["claim"] == "C2")
     ratio = rows[0]["ratio"]
     inside = rp.CLAIMED["ratio_lo"] <= ratio <= rp.CLAIMED["ratio_hi"]
-    assert c2["verdict"].startswith(f"{int(inside)}/1")
-    assert f"{ratio:.2f}x" in c2["measured"]
+    assert c2["verdict"].startswith(f"tac {int(inside)}/1")
+    assert f"{ratio:.2f}x" in c2["measured"] and "best method" in c2["verdict"]
     # the same numbers with the ratio moved inside (or outside) the paper's range flip the verdict
     fake = [dict(rows[0], ratio=10.0 if not inside else 1.0)]
     monkeypatch.setattr(rp, "summary_rows", lambda s: fake)
     c2b = next(c for c in rp.claim_verdicts(store) if c["claim"] == "C2")
-    assert c2b["verdict"].startswith(f"{int(not inside)}/1")
+    assert c2b["verdict"].startswith(f"tac {int(not inside)}/1")
 
 
 def test_bad_reproduce_flags_exit_2(cli):

@@ -3,7 +3,9 @@
 spec/theory.md sections 5 and 6. A *plan* maps a layer name to ``m_l``, the number of its top bit
 planes (MSB down) stored under ECC; its cost is ``sum_l n_l m_l`` protected data bits. Budgets are
 given in bits per weight ``b`` (cost ``floor(b * N)``, ``N`` the number of quantized weights), so
-every method is compared at the same budget.
+every method is compared at the same budget. Each method's plans lie on its own nested path
+(:func:`budget_path`): the plan at a larger budget protects everything the smaller one protects, so
+expected accuracy cannot fall as the budget grows.
 
 Everything here works on :class:`LayerStat` rows (size, scale, sensitivity ``G_l``, rates), which
 the campaign fills from the model; nothing here runs a network.
@@ -26,7 +28,7 @@ from .rates import FlipRates
 __all__ = [
     "METHODS", "LayerStat", "Plan", "plane_weights", "plane_variance", "residual_variance",
     "uncorrected_variance", "predicted_distortion", "greedy_plan", "exact_plan", "frontier",
-    "magnitude_plan", "random_plan", "uniform_plan", "plan_for", "rho_star", "plan_to_json",
+    "BudgetPath", "budget_path", "tac_plan", "magnitude_plan", "random_plan", "uniform_plan", "plan_for", "rho_star", "plan_to_json",
 ]
 
 #: every method of theory section 5, in a fixed order (the order gives stable key ids)
@@ -254,66 +256,136 @@ def frontier(stats: Sequence[LayerStat], max_budget: int | None = None, *, max_p
 
 
 def exact_plan(stats: Sequence[LayerStat], budget: int) -> Plan:
-    """The plan of least predicted distortion whose cost fits ``budget`` (exact, via :func:`frontier`)."""
+    """The plan of least predicted distortion whose cost fits ``budget`` (exact, via :func:`frontier`).
+
+    Not used by any method: these plans are not nested, and on VGG at p = 0.1 the exact plan at 1.0 bit
+    per weight measured 0.846 accuracy against 0.97 for the greedy path's.
+    """
     cost, _, plans = frontier(stats, max_budget=int(budget))
     return plans(int(np.searchsorted(cost, int(budget), side="right")) - 1)
 
 
-def tac_plan(stats: Sequence[LayerStat], budget: int, *, front=None) -> Plan:
-    """TAC allocation: the exact best plan that fits when the DP is small enough, else the WKB greedy.
+def tac_plan(stats: Sequence[LayerStat], budget: int) -> Plan:
+    """TAC allocation: the longest prefix of the WKB-greedy path (:func:`budget_path`) that fits ``budget``.
 
-    The two agree at every budget that ends on a whole greedy step; in between, the exact plan may
-    trade a big step for smaller ones that fit.
+    The plans are nested (a larger budget protects a superset) and optimal for the predicted distortion at
+    every budget that ends on a whole greedy step. Between steps the remainder is left unspent: filling it
+    with smaller steps that fit (``greedy_plan(skip=True)``) or with the exact plan (:func:`exact_plan`)
+    breaks the nesting, and the exact plan's trades (stripping one layer to buy another's sign plane) are
+    where the first-order distortion underestimates the damage most.
     """
-    greedy = greedy_plan(stats, budget)
-    try:
-        cost, _, plans = frontier(stats) if front is None else front
-    except InputError:
-        return greedy
-    exact = plans(int(np.searchsorted(cost, int(budget), side="right")) - 1)
-    return exact if predicted_distortion(stats, exact) < predicted_distortion(stats, greedy) else greedy
+    path = budget_path("tac", stats)
+    return path.plan(path.index(budget))
 
 
-def magnitude_plan(stats: Sequence[LayerStat], budget: int) -> Plan:
-    """Baseline: greedy on ``||W_l||_inf^2 c_j^2`` (no Jacobian, no layer size), steps that fit."""
-    stats = _check_stats(stats)
+@dataclass(frozen=True)
+class BudgetPath:
+    """A method's nested plans: step ``k`` adds one protected plane (top-down) to layer ``steps[k-1]``.
+
+    Attributes
+    ----------
+    method : str
+    names : tuple of str
+        Layer names, in the order of the stats.
+    steps : tuple of tuple of int
+        Per step, the layers that get one more protected plane (one layer; every layer for ``uniform-msp``).
+    costs : ndarray of int64, shape (len(steps) + 1,)
+        Protected data bits of the plan after ``k`` steps (``costs[0] = 0``), non-decreasing.
+    """
+
+    method: str
+    names: tuple
+    steps: tuple
+    costs: np.ndarray
+
+    def __len__(self) -> int:
+        """Number of plans on the path (steps + 1)."""
+        return len(self.steps) + 1
+
+    def plan(self, k: int) -> Plan:
+        """The plan after the first ``k`` steps."""
+        if not 0 <= int(k) < len(self):
+            raise InputError(f"step k={k!r} is outside the path's 0..{len(self) - 1}.")
+        m = [0] * len(self.names)
+        for layers in self.steps[: int(k)]:
+            for i in layers:
+                m[i] += 1
+        return dict(zip(self.names, m, strict=True))
+
+    def index(self, budget: int) -> int:
+        """The longest prefix whose cost fits ``budget`` protected data bits."""
+        return int(np.searchsorted(self.costs, int(budget), side="right")) - 1
+
+
+def _greedy_order(stats) -> list[int]:
+    """Layer of each step of the WKB greedy without skipping (highest score first; ties by layer order)."""
+    steps = _steps(stats)
+    heap = [(-g[0] / n, i, 0) for i, (n, g) in enumerate(steps) if len(g)]
+    heapq.heapify(heap)
+    order = []
+    while heap:
+        _, i, j = heapq.heappop(heap)
+        n, g = steps[i]
+        order.append(i)
+        if j + 1 < len(g):
+            heapq.heappush(heap, (-g[j + 1] / n, i, j + 1))
+    return order
+
+
+def _magnitude_order(stats) -> list[int]:
     items = []
     for i, s in enumerate(stats):
         qmax = 2 ** (s.bits - 1) - 1
         for step in range(s.bits):
-            j = s.bits - 1 - step
-            items.append((-((s.scale * qmax) ** 2) * 4.0**j, i, step))
+            items.append((-((s.scale * qmax) ** 2) * 4.0 ** (s.bits - 1 - step), i, step))
     items.sort()
-    return _walk(stats, [(i, step) for _, i, step in items], budget)
+    return [i for _, i, _ in items]
 
 
-def random_plan(stats: Sequence[LayerStat], budget: int, seed: int = 0) -> Plan:
-    """Baseline: layer-plane steps in a random order (top-down within a layer), steps that fit."""
-    stats = _check_stats(stats)
+def _random_order(stats, seed) -> list[int]:
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     picks = np.repeat(np.arange(len(stats)), [s.bits for s in stats])
     rng.shuffle(picks)
-    counts = [0] * len(stats)
-    order = []
-    for i in picks:
-        order.append((int(i), counts[i]))
-        counts[i] += 1
-    return _walk(stats, order, budget)
+    return [int(i) for i in picks]
 
 
-def _walk(stats, order, budget) -> Plan:
-    m = [0] * len(stats)
-    dead = [False] * len(stats)
-    left = int(budget)
-    for i, step in order:
-        if dead[i] or step != m[i]:
-            continue
-        if stats[i].n_weights > left:
-            dead[i] = True
-            continue
-        left -= stats[i].n_weights
-        m[i] += 1
-    return {s.name: m[i] for i, s in enumerate(stats)}
+def budget_path(method: str, stats: Sequence[LayerStat], *, seed: int = 0) -> BudgetPath:
+    """The nested plans of ``method``, from nothing protected to its last plan.
+
+    ``tac``, ``tac-bayes``, ``tac-bayes-gain`` and ``gaussian`` follow the WKB score (greedy, no
+    skipping), ``magnitude`` its ``||W_l||_inf^2 c_j^2`` order, ``random`` a seeded random order,
+    ``uniform-msp`` one plane of every layer per step; ``none`` and ``correct-only`` have one plan.
+    Protection is top-down within a layer on every path.
+    """
+    if method not in METHODS:
+        raise InputError(f"method={method!r} is not known. Use one of {', '.join(METHODS)}.")
+    stats = _check_stats(stats)
+    every = tuple(range(len(stats)))
+    if method in ("none", "correct-only"):
+        steps = ()
+    elif method == "uniform-msp":
+        steps = (every,) * stats[0].bits
+    elif method == "magnitude":
+        steps = tuple((i,) for i in _magnitude_order(stats))
+    elif method == "random":
+        steps = tuple((i,) for i in _random_order(stats, seed))
+    else:
+        steps = tuple((i,) for i in _greedy_order(stats))
+    sizes = [s.n_weights for s in stats]
+    costs = np.cumsum([0] + [sum(sizes[i] for i in layers) for layers in steps]).astype(np.int64)
+    return BudgetPath(method, tuple(s.name for s in stats), steps, costs)
+
+
+def magnitude_plan(stats: Sequence[LayerStat], budget: int) -> Plan:
+    """Baseline: the longest prefix of the ``||W_l||_inf^2 c_j^2`` order (no Jacobian, no layer size) that fits."""
+    path = budget_path("magnitude", stats)
+    return path.plan(path.index(budget))
+
+
+def random_plan(stats: Sequence[LayerStat], budget: int, seed: int = 0) -> Plan:
+    """Baseline: the longest prefix of a seeded random layer-plane order (top-down within a layer) that fits."""
+    path = budget_path("random", stats, seed=seed)
+    return path.plan(path.index(budget))
 
 
 def uniform_plan(stats: Sequence[LayerStat], budget: int) -> Plan:
@@ -323,21 +395,11 @@ def uniform_plan(stats: Sequence[LayerStat], budget: int) -> Plan:
     return {s.name: m for s in stats}
 
 
-def plan_for(method: str, stats: Sequence[LayerStat], bits_per_weight: float, *, seed: int = 0,
-             front=None) -> Plan:
-    """The protection plan of ``method`` at ``bits_per_weight`` (every method at the same budget ``floor(b N)``)."""
-    if method not in METHODS:
-        raise InputError(f"method={method!r} is not known. Use one of {', '.join(METHODS)}.")
-    budget = budget_bits(stats, bits_per_weight)
-    if method in ("none", "correct-only"):
-        return {s.name: 0 for s in stats}
-    if method == "uniform-msp":
-        return uniform_plan(stats, budget)
-    if method == "magnitude":
-        return magnitude_plan(stats, budget)
-    if method == "random":
-        return random_plan(stats, budget, seed)
-    return tac_plan(stats, budget, front=front)  # tac, tac-bayes, tac-bayes-gain, gaussian
+def plan_for(method: str, stats: Sequence[LayerStat], bits_per_weight: float, *, seed: int = 0) -> Plan:
+    """The protection plan of ``method`` at ``bits_per_weight``: the longest prefix of its nested path
+    (:func:`budget_path`) whose cost fits ``floor(b N)`` (every method at the same budget)."""
+    path = budget_path(method, stats, seed=seed)
+    return path.plan(path.index(budget_bits(stats, bits_per_weight)))
 
 
 def uniform_distortion(stats: Sequence[LayerStat], m: int, bias: float = 0.0) -> float:
@@ -349,8 +411,8 @@ def uniform_distortion(stats: Sequence[LayerStat], m: int, bias: float = 0.0) ->
     return float(sum(s.scale**2 * s.sensitivity * uncorrected_variance(s.rates, m, s.p_one) for s in stats)) + bias
 
 
-def rho_star(stats: Sequence[LayerStat], m: int, bias: float = 0.0, *, front=None, response=None) -> dict:
-    """Closed-form saturation ratio ``rho*(m) = m N / min{C : D_TAC(C) <= D_U(m)}``.
+def rho_star(stats: Sequence[LayerStat], m: int, bias: float = 0.0, *, response=None) -> dict:
+    """Closed-form saturation ratio ``rho*(m) = m N / min{C : D_TAC(C) <= D_U(m)}``, ``C`` on TAC's path.
 
     With ``response`` (a :class:`wkbnoise.distortion.ResponseCurve` ``F``, measured at these rates) both sides
     go through the network's measured response: ``F(S_TAC(C)) <= F(S_U(m)) + bias``, ``S`` the first-order
@@ -365,10 +427,7 @@ def rho_star(stats: Sequence[LayerStat], m: int, bias: float = 0.0, *, front=Non
     """
     stats = _check_stats(stats)
     n_total = total_weights(stats)
-    try:
-        cost, dist, _ = frontier(stats) if front is None else front
-    except InputError:
-        cost, dist = greedy_path(stats)
+    cost, dist = greedy_path(stats)
     slack = 1e-9 * float(dist[0])
     if response is None:
         target = uniform_distortion(stats, m, bias)
@@ -389,19 +448,16 @@ def rho_star(stats: Sequence[LayerStat], m: int, bias: float = 0.0, *, front=Non
 
 
 def greedy_path(stats: Sequence[LayerStat]):
-    """Costs and distortions along the greedy (no skipping) path, from nothing protected to everything."""
+    """Costs and predicted distortions along TAC's path (the WKB greedy, no skipping), nothing to everything."""
     stats = _check_stats(stats)
     steps = _steps(stats)
-    heap = [(-g[0] / n, i, 0) for i, (n, g) in enumerate(steps)]
-    heapq.heapify(heap)
     cost, dist = [0], [predicted_distortion(stats)]
-    while heap:
-        _, i, j = heapq.heappop(heap)
+    taken = [0] * len(stats)
+    for i in _greedy_order(stats):
         n, g = steps[i]
         cost.append(cost[-1] + n)
-        dist.append(dist[-1] - g[j])
-        if j + 1 < len(g):
-            heapq.heappush(heap, (-g[j + 1] / n, i, j + 1))
+        dist.append(dist[-1] - g[taken[i]])
+        taken[i] += 1
     return np.array(cost, dtype=np.int64), np.array(dist)
 
 

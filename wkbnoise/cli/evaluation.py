@@ -37,7 +37,8 @@ class EvaluationCommands:
         defaults (INT8, symmetric p_flip = 0.10 for CNNs and 0.05 for the ViT) in a quick form that fits in
         minutes on two cores; it says which settings it used. Prints per model the clean and INT8 metric, per
         method and budget the mean over trials with its 95 % interval, then C_U and C_TAC (smallest budgets
-        reaching 95 % of the INT8 metric), their ratio and the closed-form rho*.
+        reaching 95 % of the INT8 metric), their ratio and the closed-form rho*, and the crossing C of every method on
+        its nested budget path (trials added at a point until its 95 % interval clears the target), naming the best.
 
         Args:
             file: a safetensors weight file, or a Hugging Face model folder (config.json + model.safetensors, and for an encoder vocab.txt or tokenizer.json) (default: the bundled zoo).
@@ -49,8 +50,8 @@ class EvaluationCommands:
             symmetric: with --material, use the symmetric average of the 1->0 and 0->1 rates (default asymmetric).
             methods: comma-separated methods: none, correct-only, uniform-msp, magnitude, random, tac, tac-bayes, tac-bayes-gain, gaussian.
             budgets: comma-separated budgets [protected data bits per weight], each in 0..8.
-            trials: Monte Carlo trials per point (>= 1; the protocol uses 30).
-            images: test inputs per point (the first ones of the bundled test set or sentences, or of --inputs).
+            trials: Monte Carlo trials per point (>= 1; the protocol uses 30); the crossing search adds up to 4x at a point.
+            images: test inputs per point: a seeded random sample of the bundled test set or of --inputs, stratified by label where there are labels (at most all of them; an encoder takes the first ones of its sentences or --inputs).
             inputs: safetensors file named after the model's inputs: 'images' (uint8 N,C,H,W or float32) for a classifier; 'input_ids' and optionally 'attention_mask', 'token_type_ids' (int64/int32 N,T) for an encoder (default for an encoder: the bundled English sentences through the folder's own tokenizer).
             labels: safetensors file with a 'labels' tensor; without it a classifier's metric is top-1 agreement with the clean INT8 model, an encoder's the mean cosine similarity of its pooled embedding to the clean INT8 model's (target >= 0.95).
             metric: accuracy, agreement or cosine (default: accuracy with labels, agreement without, cosine for an encoder).

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..allocation import LUT_OF_METHOD, METHODS, LayerStat, residual_variance
-from ..errors import InputError
+from ..errors import InputError, ModelFileError
 from ..rates import FlipRates
 from ..sensitivity import model_outputs
 
 __all__ = ["Evaluator", "TrialResult", "monte_carlo_accuracy", "METRICS", "score_outputs", "metric_reason",
-           "COSINE_TARGET"]
+           "COSINE_TARGET", "first_nonfinite"]
 
 METRICS = ("accuracy", "agreement", "cosine")
 #: an encoder's target: mean cosine similarity to the clean INT-B embeddings of at least this (absolute)
@@ -55,23 +55,68 @@ class TrialResult:
     accuracy : ndarray of float64, shape (trials,)
         The metric per trial (accuracy, agreement or cosine similarity) [fraction, 0..1].
     distortion : ndarray of float64, shape (trials,)
-        ``mean_x ||z(W~) - z(W_q)||^2`` per trial against the clean INT-B outputs [output^2].
+        ``mean_x ||z(W~) - z(W_q)||^2`` per trial against the clean INT-B outputs, over the inputs whose
+        outputs are finite [output^2] (NaN when none is).
+    failed : ndarray of int64, shape (trials,)
+        Failed inferences per trial: inputs whose outputs hold a NaN or an inf. They are scored wrong
+        (accuracy, agreement) or 0 (cosine), never read through an ``argmax``.
     """
 
     accuracy: np.ndarray
     distortion: np.ndarray
+    failed: np.ndarray | None = None
+
+
+def _finite_rows(z: np.ndarray) -> np.ndarray:
+    return np.isfinite(z.reshape(len(z), -1)).all(axis=1)
 
 
 def score_outputs(z: np.ndarray, metric: str, labels=None, ref_pred=None, ref_out=None) -> float:
-    """The metric of one trial's outputs ``z`` [n, ...]."""
-    if metric == "accuracy":
-        return float(np.mean(np.argmax(z, axis=1) == labels))
-    if metric == "agreement":
-        return float(np.mean(np.argmax(z, axis=1) == ref_pred))
-    a = z.reshape(len(z), -1).astype(np.float64)
+    """The metric of one trial's outputs ``z`` [n, ...]; an input whose outputs are not all finite scores 0."""
+    ok = _finite_rows(z)
+    if metric in ("accuracy", "agreement"):
+        want = labels if metric == "accuracy" else ref_pred
+        pred = np.argmax(np.where(ok[:, None], z.reshape(len(z), -1), 0.0), axis=1)
+        return float(np.mean(ok & (pred == want)))
+    a = np.where(ok[:, None], z.reshape(len(z), -1).astype(np.float64), 0.0)
     b = ref_out.reshape(len(ref_out), -1)
     den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
     return float(np.mean(np.sum(a * b, axis=1) / np.where(den > 0, den, 1.0)))
+
+
+def first_nonfinite(model, x, weights=None, batch_size: int = 256) -> str | None:
+    """Where the first NaN or inf of a forward pass of ``model`` on ``x`` appears, or None if none does.
+
+    Looks at the inputs, then every parameter (quantizable layers in forward order, then the rest), then
+    re-runs the pass on the first failing input with the weights of the quantizable layers after layer
+    ``k`` set to zero: the first ``k`` whose outputs are then not finite is the layer where a finite
+    network first overflows (zero weights stop a finite value there but pass a NaN or inf on).
+    """
+    xin = getattr(x, "x", x)
+    if isinstance(xin, np.ndarray) and not np.isfinite(xin).all():
+        return "the input tensor (preprocessed images)"
+    weights = dict(weights or {})
+    names = [ly.name for ly in model.layers]
+    tensors = {n: weights.get(n, ly.weight) for n, ly in zip(names, model.layers, strict=True)}
+    others = [(n, t) for n, t in getattr(model, "params", {}).items() if n not in tensors]
+    for name, t in (*tensors.items(), *others):
+        if not np.isfinite(np.asarray(t)).all():
+            return f"parameter {name!r} (holds {int(np.size(t) - np.isfinite(t).sum())} non-finite values)"
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = model_outputs(model, xin, weights, batch_size)
+    bad = np.flatnonzero(~_finite_rows(z))
+    if bad.size == 0:
+        return None
+    one = xin[int(bad[0]): int(bad[0]) + 1]  # slices of arrays and token batches alike
+    for k, name in enumerate(names):
+        w = {n: tensors[n].astype(np.float32) for n in names[: k + 1]}
+        w.update({n: np.zeros_like(tensors[n], dtype=np.float32) for n in names[k + 1:]})
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = model_outputs(model, one, w, batch_size)
+        if not _finite_rows(z).all():
+            return (f"the output of layer {name!r} (or the operations after it, before the next quantizable "
+                    f"layer), first for input {int(bad[0])}")
+    return "the operations after the last quantizable layer"
 
 
 class Evaluator:
@@ -127,6 +172,7 @@ class Evaluator:
         if self.labels is not None and len(self.labels) != len(x):
             raise InputError(f"labels has {len(self.labels)} entries for {len(x)} images: give one label per image.")
         prepare = None if self.encoder else getattr(model, "prepare", None)
+        self.x_raw = x
         self.x = prepare(x, batch_size) if prepare is not None else x
         self.batch_size = batch_size or (64 if self.encoder else 256)
         self.names = [ly.name for ly in model.layers]
@@ -136,7 +182,9 @@ class Evaluator:
         self.int8_weights = {n: q.dequantize() for n, q in self.quantized.items()}
         self.buffers = {n: np.empty_like(w) for n, w in self.int8_weights.items()}
         self.z_float = self._outputs(None)
+        self._check_finite(self.z_float, None, "clean float")
         self.z_int8 = self._outputs(self.int8_weights)
+        self._check_finite(self.z_int8, self.int8_weights, f"clean INT{self.bits}")
         self.ref_pred = np.argmax(self.z_int8, axis=1)  # agreement and cosine compare with the clean INT-B model
         self.clean_score = self._score(self.z_float)
         self.int8_score = self._score(self.z_int8)
@@ -144,7 +192,17 @@ class Evaluator:
 
     # -- helpers --------------------------------------------------------------------------------------
     def _outputs(self, weights) -> np.ndarray:
-        return model_outputs(self.model, self.x, weights, self.batch_size)
+        with np.errstate(over="ignore", invalid="ignore"):  # non-finite outputs are counted, not warned about
+            return model_outputs(self.model, self.x, weights, self.batch_size)
+
+    def _check_finite(self, z, weights, what: str) -> None:
+        if np.isfinite(z).all():
+            return
+        where = first_nonfinite(self.model, self.x_raw, weights, self.batch_size)
+        n_bad = int((~_finite_rows(z)).sum())
+        raise ModelFileError(f"the {what} forward pass gives NaN or inf outputs on {n_bad} of {len(z)} inputs; the "
+                             f"first non-finite value appears in {where}. Fix the weights (or inputs); a "
+                             "non-finite output is never read as a class.")
 
     def _score(self, z) -> float:
         return score_outputs(z, self.metric, self.labels, self.ref_pred, self.z_int8)
@@ -187,7 +245,8 @@ class Evaluator:
         rates (:func:`wkbnoise.ecc.protected_rates`).
 
         ``start`` is the index of the first trial: trials ``start .. start + trials - 1`` are run, so a
-        point's trials can be split into blocks (on several workers) with the same numbers as one run.
+        point's trials can be split into blocks (on several workers), or extended with more trials, with the
+        same numbers as one run.
         """
         from .._rng import derive_keys
         from ..correction import build_lut
@@ -239,12 +298,14 @@ class Evaluator:
         weights.update({n: self.buffers[n] for _, n, *_ in coded})
         acc = np.empty(trials)
         dist = np.empty(trials)
+        failed = np.zeros(trials, dtype=np.int64)
         if not live and not gauss and not coded:  # nothing can flip: every trial is the same
             z = self._outputs(weights)
             acc[:] = self._score(z)
             dist[:] = _distortion(z, self.z_int8)
-            return TrialResult(acc, dist)
-        it = range(trials)
+            failed[:] = int((~_finite_rows(z)).sum())
+            return TrialResult(acc, dist, failed)
+        it = range(int(start), int(start) + trials)
         if progress:
             from tqdm import tqdm
 
@@ -266,9 +327,11 @@ class Evaluator:
                 buf *= sd
                 buf += self.int8_weights[n]
             z = self._outputs(weights)
-            acc[t] = self._score(z)
-            dist[t] = _distortion(z, self.z_int8)
-        return TrialResult(acc, dist)
+            i = t - int(start)
+            acc[i] = self._score(z)
+            dist[i] = _distortion(z, self.z_int8)
+            failed[i] = int((~_finite_rows(z)).sum())
+        return TrialResult(acc, dist, failed)
 
 
 def _real_code(code):
@@ -326,7 +389,10 @@ def _encoder_inputs(model, inputs, labels, metric):
 
 
 def _distortion(z, ref) -> float:
-    return float(np.mean(np.sum((z - ref) ** 2, axis=1)))
+    ok = _finite_rows(z)
+    if not ok.any():
+        return float("nan")
+    return float(np.mean(np.sum((z[ok] - ref[ok]) ** 2, axis=1)))
 
 
 def _plane_balance(codes: np.ndarray, bits: int) -> np.ndarray:

@@ -10,11 +10,15 @@ from ..allocation import METHODS
 from ..errors import InputError
 from ..rates import FlipRates
 
-__all__ = ["RateSpec", "ModelSpec", "SweepConfig", "CROSSING_GRID", "budget_id"]
+__all__ = ["RateSpec", "ModelSpec", "SweepConfig", "CROSSING_METHODS", "CROSSING_GRID", "budget_id"]
+
+#: methods that have a 95 % crossing (``gaussian`` is a model check of the noise, not a protection)
+CROSSING_METHODS = ("none", "correct-only", "uniform-msp", "magnitude", "random", "tac", "tac-bayes",
+                    "tac-bayes-gain")
 
 
 def budget_id(bits_per_weight: float) -> int:
-    """Stable integer id of a budget (1e-4 bits per weight resolution), used in fault keys and record names."""
+    """Stable integer id of a budget (1e-4 bits per weight resolution), for fault keys and record names."""
     return int(round(float(bits_per_weight) * 10_000))
 
 
@@ -23,7 +27,7 @@ def _geometric_grid(top: float = 8.0, per_octave: int = 8, octaves: int = 10) ->
     return tuple(sorted(vals))
 
 
-#: candidate budgets [bits per weight] of the 95 % crossing search: 0 and 8 * 2^(-j/8), j = 0..80
+#: a geometric grid of budgets [bits per weight]: 0 and 8 * 2^(-j/8), j = 0..80 (used by ``design``)
 CROSSING_GRID = _geometric_grid()
 
 
@@ -77,19 +81,21 @@ class SweepConfig:
     budgets : tuple of float
         Budget grid [protected data bits per weight].
     trials : int
-        Monte Carlo trials per point.
+        Monte Carlo trials per point (the first look of the crossing search too).
+    max_trials : int
+        Trial cap of the crossing search per point; 0 means ``4 * trials``.
     seed : int
         Root seed of every fault key.
     bits : int
         Quantization bits B.
     n_images : int
-        Test images used (the first ``n_images`` of the test set).
+        Test images used: a seeded random sample, stratified by label (all of them when equal to their number).
     calibration : int
-        Unlabeled calibration images for ``G_l`` (from the training split).
+        Unlabeled calibration images for ``G_l`` (a seeded random sample of the training split's).
     draws : int
         Perturbations per layer for ``G_l``.
     crossing : tuple of str
-        Methods whose smallest budget reaching ``target`` x INT-B accuracy is located by bisection.
+        Methods whose smallest budget judged to reach ``target`` x the INT-B metric is located on their path.
     target : float
         Fraction of the clean INT-B metric to reach (0.95).
     metric : str or None
@@ -103,12 +109,13 @@ class SweepConfig:
                       "tac-bayes-gain", "gaussian")
     budgets: tuple = (0.25, 0.5, 1.0, 2.0)
     trials: int = 30
+    max_trials: int = 0
     seed: int = 0
     bits: int = 8
     n_images: int = 1000
     calibration: int = 256
     draws: int = 4
-    crossing: tuple = ("uniform-msp", "tac")
+    crossing: tuple = CROSSING_METHODS
     target: float = 0.95
     metric: str | None = None
     inputs: str | None = None
@@ -124,6 +131,12 @@ class SweepConfig:
                 raise InputError(f"budget={b!r} bits per weight must be a number in 0..{self.bits}.")
         if self.trials < 1:
             raise InputError(f"trials={self.trials!r} must be >= 1.")
+        if self.max_trials == 0:
+            object.__setattr__(self, "max_trials", 4 * self.trials)
+        if self.max_trials < self.trials:
+            raise InputError(f"max_trials={self.max_trials!r} must be >= trials={self.trials!r}.")
+        if "gaussian" in self.crossing:
+            raise InputError("method 'gaussian' has no crossing: it checks the noise model, it protects nothing.")
         if not 0 < self.target <= 1:
             raise InputError(f"target={self.target!r} must be in (0, 1].")
 

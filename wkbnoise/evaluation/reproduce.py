@@ -2,8 +2,8 @@
 
 The run has two parts, both stored in the same resumable run file:
 
-1. the campaign (claims C1-C5): every method at every budget on every zoo model, with bisection for the
-   95 % crossings of ``uniform-msp`` and ``tac`` (:func:`wkbnoise.evaluation.sweep.run_sweep`);
+1. the campaign (claims C1-C5): every method at every budget on every zoo model, and every method's 95 %
+   crossing on its nested budget path by the sequential rule (:func:`wkbnoise.evaluation.sweep.run_sweep`);
 2. the theory checks (claim C6), as records under ``claims/``: the ``validate`` report (symmetric and
    charge-loss asymmetric rates), T1/T2 per code and per plane against Monte Carlo, the T3 law of the
    error of a real layer's weights beside a Gaussian of the same variance, and T5 (predicted vs measured
@@ -31,7 +31,7 @@ from ..quant import codes_to_values, quantize
 from ..rates import FlipRates
 from .config import SweepConfig
 from .protocol import FULL, QUICK_REPRODUCE, describe, eval_config
-from .report import _num, point_rows, summary_rows, summary_table
+from .report import EXPLAIN, _c, _f, _notes, _num, jsonable_summary, point_rows, summary_rows, summary_table
 from .store import RunStore
 from .sweep import run_sweep, versions
 
@@ -97,9 +97,7 @@ def reproduce(*, quick: bool = False, out_dir: str = "runs", docs_dir: str = "do
     store.close()
     elapsed = time.perf_counter() - t0
     page = render(store, docs_dir, run_file=out)
-    summary = summary_rows(store)
-    for r in summary:
-        r["tac_minus_magnitude"] = {str(k): {"diff": v[0], "ci95": v[1]} for k, v in r["tac_minus_magnitude"].items()}
+    summary = jsonable_summary(summary_rows(store))
     payload = {"run_file": str(out), "page": str(page), "quick": quick, "run_time_s": elapsed,
                "summary": summary, "claims": claim_verdicts(store)}
     rows = summary_rows(store)
@@ -190,10 +188,14 @@ def _t5_record(name: str, config: SweepConfig, x: dict):
     from .campaign import Evaluator
     from .t5 import T5_P, t5_measure
 
+    from .sampling import sample_indices
+
     model = zoo.load(name)
-    images, _ = zoo.test_set()
-    calib = zoo.calibration_images()[: config.calibration]
-    ev = Evaluator(model, images[: int(x["t5_images"])], None, bits=config.bits)
+    images, labels = zoo.test_set()
+    calib = zoo.calibration_images()
+    calib = calib[sample_indices(len(calib), config.calibration, seed=config.seed, what="calibration")]
+    idx = sample_indices(len(images), int(x["t5_images"]), labels=labels, seed=config.seed)
+    ev = Evaluator(model, images[idx], None, bits=config.bits)
     from ..sensitivity import layer_sensitivities
 
     sens = layer_sensitivities(model, model.preprocess(calib), base_weights=ev.int8_weights, draws=config.draws,
@@ -255,8 +257,13 @@ def claim_verdicts(store) -> list[dict]:
                 "measured": c1 + (f"; no TAC budget reached the target on {', '.join(missed)}" if missed else "")})
     ratios = [(r["model"], r["ratio"]) for r in rows if r["ratio"] is not None]
     inside = [m for m, v in ratios if CLAIMED["ratio_lo"] <= v <= CLAIMED["ratio_hi"]]
-    out.append({"claim": "C2", "verdict": f"{len(inside)}/{len(ratios)} models inside 3.4x-33.6x",
-                "measured": ", ".join(f"{m} {v:.2f}x" for m, v in ratios) or "no ratio measured"})
+    best = [(r["model"], r["best"], r["crossings"][r["best"]]["ratio"]) for r in rows
+            if r["best"] and r["crossings"][r["best"]]["ratio"] is not None]
+    best_in = [m for m, _, v in best if CLAIMED["ratio_lo"] <= v <= CLAIMED["ratio_hi"]]
+    out.append({"claim": "C2", "verdict": f"tac {len(inside)}/{len(ratios)} models inside 3.4x-33.6x; best method "
+                                          f"{len(best_in)}/{len(best)}",
+                "measured": "tac: " + (", ".join(f"{m} {v:.2f}x" for m, v in ratios) or "no ratio measured")
+                            + "; best method: " + (", ".join(f"{m} {b} {_x(v)}" for m, b, v in best) or "none")})
     logs = [(r["model"], r["rho_star"], r["ratio"]) for r in rows if r["rho_star"] is not None and r["ratio"]]
     close = [m for m, rho, ratio in logs if abs(math.log(rho / ratio)) <= math.log(1.5)]
     out.append({"claim": "C3", "verdict": f"{len(close)}/{len(logs)} models with rho* within 1.5x of the ratio",
@@ -287,6 +294,10 @@ def claim_verdicts(store) -> list[dict]:
                                           f"T5 {len(t5) - len(t5_fail)}/{len(t5)} pass",
                 "measured": "; ".join(fails + t5_fail) or "every row within its tolerance"})
     return out
+
+
+def _x(v) -> str:
+    return "infinitely fewer (C = 0)" if math.isinf(v) else f"{v:.2f}x"
 
 
 def _pct(v) -> str:
@@ -329,22 +340,34 @@ def render(store: RunStore, docs_dir: str | Path, *, run_file=None) -> Path:
     for c in verdicts:
         lines.append(f"| {c['claim']} | {paper[c['claim']]} | {c['verdict']} | {c['measured']} |")
     rows = summary_rows(store)
-    lines += ["", "## Summary per model", "",
-              "`C_U`: smallest uniform-msp budget (protected top planes of every layer, bits per weight) whose mean "
-              "accuracy reaches the target; `C_TAC`: the same for TAC (bisection over its budget grid); `rho*`: the "
-              "closed-form ratio (spec/theory.md section 6) at uniform-msp's `m`; the last column is the accuracy of "
-              "`tac` minus `magnitude` at 0.25 bits per weight with its 95 % half-width.", "",
+    lines += ["", "## Summary per model", "", EXPLAIN + " Budgets are in protected data bits per weight; the last "
+              "column is the accuracy of `tac` minus `magnitude` at 0.25 bits per weight with its 95 % half-width "
+              "(each plan is the longest prefix of its method's path that fits the budget, so a plan may cost less "
+              "than the budget: the tables show what each plan costs).", "",
               summary_table(rows, config.budgets, markdown=True), ""]
+    by_model = {r["model"]: r for r in rows}
     for spec in config.models:
         if f"models/{spec.name}" not in store:
             continue
         fig = _plot_model(plt, store, config, spec, img)
-        lines += [f"### {spec.name}", "", f"![{spec.name}: accuracy vs budget](img/{fig.name})", "",
-                  "| method | bits/weight | mean | 95 % CI | trials |", "|---|---|---|---|---|"]
-        n = int(np.sum(store.get(f"models/{spec.name}")[1]["n_weights"]))
+        s = by_model.get(spec.name)
+        lines += [f"### {spec.name}", ""]
+        if s is not None:
+            lines += [f"Images: {s['n_images']}, {s['sample']}"
+                      + (f"; per label {', '.join(f'{k}: {v}' for k, v in sorted(s['label_histogram'].items()))}."
+                         if s["label_histogram"] else "."), "",
+                      "| method | C [bracket] (bits/weight) | C_U / C | notes |", "|---|---|---|---|"]
+            for m, c in s["crossings"].items():
+                lines.append(f"| {m}{' (best)' if m == s['best'] else ''} | {_c(c)} | {_f(c['ratio'], '.2f')} | "
+                             f"{_notes(c) or '-'} |")
+            lines.append("")
+        lines += [f"![{spec.name}: accuracy vs budget](img/{fig.name})", "",
+                  "| method | bits/weight | mean | 95 % CI | trials | from |", "|---|---|---|---|---|---|"]
         for r in point_rows(store, spec.name, 0):
-            lines.append(f"| {r['method']} | {r['cost_bits'] / n:.4f} | {r['mean']:.4f} | "
-                         f"[{r['lo']:.4f}, {r['hi']:.4f}] | {r['trials']} |")
+            src = f"grid {r['grid_budget']:g}" if r["grid"] else "crossing search"
+            lines.append(f"| {r['method']} | {r['budget']:.4f} | {r['mean']:.4f} | "
+                         f"[{r['lo']:.4f}, {r['hi']:.4f}] | {r['trials']} | {src} |"
+                         + (f" {r['failed']} failed inferences |" if r["failed"] else ""))
         lines.append("")
     lines += ["## Theory against Monte Carlo (C6)", ""]
     for label in ("symmetric", "asymmetric"):

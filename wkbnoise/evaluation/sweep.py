@@ -3,39 +3,46 @@
 Units of work, each written to the run file as soon as it is finished:
 
 ``models/<model>``
-    clean and INT-B metric, ``G_l`` (with its standard error, step and linearity check), layer sizes
-    and scales.
+    clean and INT-B metric, the image sample (its label histogram), ``G_l`` (with its standard error,
+    step and linearity check), layer sizes and scales.
 ``theory/<model>/r<i>``
-    predictions at rates ``i``: the exact (cost, S) first-order frontier, the measured response ``F``
+    predictions at rates ``i``: TAC's first-order (cost, S) path, the measured response ``F``
     (``response_*``: first-order ``S`` of the measured plans, per-draw distortion, cost), ``D_U(m) = F(S_U(m))``
     plus its bias term, ``rho*(m)`` for m = 1..B (through ``F``).
-``points/<model>/r<i>/<method>/<budget>``
-    per-trial metric and output distortion of one point, its plan, cost and predicted distortion.
+``paths/<model>/r<i>/<method>``
+    the cost of every plan on the method's nested path.
+``points/<model>/r<i>/<method>/k<step>``
+    per-trial metric, output distortion and failed inferences of one plan of the path, its cost and
+    predicted distortion. A point judged by the crossing search may hold more trials than the grid's.
 ``crossings/<model>/r<i>/<method>``
-    the smallest budget whose mean metric reaches ``target`` x the INT-B metric (bisection).
+    the smallest budget on the path judged above ``target`` x the INT-B metric, its bracket and every
+    judged point (:mod:`~wkbnoise.evaluation.crossing`).
 
-Points are keyed by stable ids, ``(model index, method id, budget id, rates index, trial)``, so a run
-repeated, resumed or split gives the same numbers.
+Points are keyed by stable ids, ``(model index, method id, path step, rates index, trial)``, so a run
+repeated, resumed, split or extended with more trials gives the same numbers.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import platform
 from pathlib import Path
 
 import numpy as np
 
-from ..allocation import METHODS, frontier, plan_cost, plan_for, predicted_distortion, rho_star, uniform_distortion
+from ..allocation import (
+    METHODS, budget_bits, budget_path, greedy_path, predicted_distortion, rho_star, uniform_distortion,
+)
 from ..errors import InputError
 from ..sensitivity import bias_distortion, layer_sensitivities
 from .campaign import Evaluator
-from .config import CROSSING_GRID, SweepConfig, budget_id
+from .config import SweepConfig
+from .crossing import find_crossing
 from .executor import EvaluatorRecipe, SerialExecutor, TrialRequest
+from .sampling import label_histogram, sample_indices
 from .store import RunStore
 
-__all__ = ["run_sweep", "versions", "load_inputs", "point_key", "normalized_budget"]
+__all__ = ["run_sweep", "versions", "load_inputs", "point_key", "path_key", "VERDICT_CODE"]
 
 
 def versions() -> dict:
@@ -53,28 +60,28 @@ def versions() -> dict:
             "python": platform.python_version(), "threads": numba.get_num_threads(), "threading_layer": layer}
 
 
-def normalized_budget(method: str, bits_per_weight: float, bits: int = 8) -> float:
-    """Budgets that give the same plan share a point: none/correct-only at 0, uniform-msp at floor(b)."""
-    if method in ("none", "correct-only"):
-        return 0.0
-    if method == "uniform-msp":
-        return float(min(math.floor(bits_per_weight + 1e-9), bits))
-    return round(float(bits_per_weight), 4)
+def point_key(model: str, i_rate: int, method: str, step: int) -> str:
+    """Record name of a campaign point: step ``step`` of ``method``'s nested path."""
+    return f"points/{model}/r{i_rate}/{method}/k{int(step):05d}"
 
 
-def point_key(model: str, i_rate: int, method: str, bits_per_weight: float) -> str:
-    """Record name of a campaign point."""
-    return f"points/{model}/r{i_rate}/{method}/{bits_per_weight:.4f}"
+def path_key(model: str, i_rate: int, method: str) -> str:
+    """Record name of a method's path (the cost of each of its plans)."""
+    return f"paths/{model}/r{i_rate}/{method}"
 
 
 def load_inputs(config: SweepConfig, model):
     """Test inputs, labels (or None) and unlabeled calibration inputs for ``model``.
 
-    A classifier reads the bundled MNIST test set, or the ``images`` tensor of ``config.inputs`` (labels from
-    the ``labels`` tensor of ``config.labels``). An encoder reads the ``input_ids`` / ``attention_mask`` /
-    ``token_type_ids`` of ``config.inputs``, or without it the bundled English sentences through its
-    folder's own tokenizer; its test sequences calibrate ``G_l`` as well. Every check happens here, before
-    any forward pass, with a one-line :class:`~wkbnoise.errors.InputError`.
+    A classifier reads a seeded random sample of ``config.n_images`` images of the bundled MNIST test set, or
+    of the ``images`` tensor of ``config.inputs`` (labels from the ``labels`` tensor of ``config.labels``),
+    stratified by label where there are labels (:func:`~wkbnoise.evaluation.sampling.sample_indices`); asking
+    for more images than there are is refused. Its calibration inputs are a seeded random sample of the
+    training split's images (of the user's inputs when the model reads another input shape). An encoder
+    reads the ``input_ids`` / ``attention_mask`` / ``token_type_ids`` of ``config.inputs``, or without it the
+    bundled English sentences through its folder's own tokenizer; its test sequences calibrate ``G_l`` as
+    well. Every check happens here, before any forward pass, with a one-line
+    :class:`~wkbnoise.errors.InputError`.
     """
     from .. import zoo
     from .sources import read_images, read_labels, read_tensors
@@ -92,27 +99,37 @@ def load_inputs(config: SweepConfig, model):
         return batch[: config.n_images], None, batch[: config.calibration]
     if config.inputs is None:
         images, labels = zoo.test_set()
+        idx = sample_indices(len(images), config.n_images, labels=labels, seed=config.seed,
+                             source="the bundled test set")
         calib = zoo.calibration_images()
-        return images[: config.n_images], labels[: config.n_images], calib[: config.calibration]
-    x = read_images(config.inputs, model)
-    labels = None if config.labels is None else read_labels(config.labels, len(x))
-    x = x[: config.n_images]
-    labels = None if labels is None else labels[: config.n_images]
+        cidx = sample_indices(len(calib), config.calibration, seed=config.seed, what="calibration",
+                              source="the bundled calibration set")
+        return images[idx], labels[idx], calib[cidx]
+    x_all = read_images(config.inputs, model)
+    labels = None if config.labels is None else read_labels(config.labels, len(x_all))
+    idx = sample_indices(len(x_all), config.n_images, labels=labels, seed=config.seed,
+                         source=f"inputs={config.inputs!r}")
+    x = x_all[idx]
+    labels = None if labels is None else labels[idx]
     try:
-        calib = zoo.calibration_images()[: config.calibration]
+        calib = zoo.calibration_images()
         model.preprocess(calib[:1])
+        calib = calib[sample_indices(len(calib), config.calibration, seed=config.seed, what="calibration",
+                                     source="the bundled calibration set")]
     except Exception:  # another input shape: the unlabeled inputs themselves calibrate
-        calib = x[: config.calibration]
+        n = min(config.calibration, len(x_all))
+        calib = x_all[sample_indices(len(x_all), n, seed=config.seed, what="calibration")]
     return x, labels, calib
 
 
-def _describe_inputs(config: SweepConfig, images) -> str:
+def _describe_inputs(config: SweepConfig, images, labels=None) -> str:
     describe = getattr(images, "describe", None)
     if describe is not None:
         return describe()
+    how = f"a seeded random sample (seed {config.seed}){', stratified by label,' if labels is not None else ''}"
     if config.inputs is None:
-        return f"the first {len(images)} images of the bundled MNIST test set"
-    return f"{len(images)} images of {config.inputs}"
+        return f"{len(images)} images, {how} of the bundled MNIST test set"
+    return f"{len(images)} images, {how} of {config.inputs}"
 
 
 def _load_model(spec):
@@ -171,7 +188,10 @@ def run_sweep(config: SweepConfig, out: str | Path, *, progress: bool = True, lo
             store.put(mkey, {"arch": getattr(model, "arch", ""), "metric": ev.metric, "clean": ev.clean_score,
                              "int8": ev.int8_score, "layer_names": ev.names, "n_images": len(images),
                              "n_calibration": len(x_cal), "metric_reason": ev.metric_reason,
-                             "goal": ev.goal(config.target), "inputs": _describe_inputs(config, images)},
+                             "goal": ev.goal(config.target), "inputs": _describe_inputs(config, images, labels),
+                             "label_histogram": json.dumps(label_histogram(labels)),
+                             "sample": f"seeded random sample (seed {config.seed})"
+                                       + (", stratified by label" if labels is not None else "")},
                       {"G": sens.G, "G_se": sens.G_se, "tau": sens.tau, "linearity": sens.linearity,
                        "n_weights": np.array([ev.quantized[n].codes.size for n in ev.names], dtype=np.int64),
                        "scale": np.array([ev.scale(n) for n in ev.names])})
@@ -180,22 +200,17 @@ def run_sweep(config: SweepConfig, out: str | Path, *, progress: bool = True, lo
         for i_rate, rspec in enumerate(spec.rates):
             rates = rspec.rates()
             stats = ev.layer_stats(rates, G)
-            try:
-                front = frontier(stats)
-            except InputError:
-                front = None
             tkey = f"theory/{spec.name}/r{i_rate}"
             if tkey not in store:
-                store.put(tkey, *_theory_record(ev, model, x_cal, rates, stats, front, rspec.label, config.seed))
-            ctx = _Context(config, store, ev, stats, front, spec.name, i_model, i_rate, rates,
-                           (executor, recipe))
-            grid = [(m, normalized_budget(m, b, config.bits)) for m in config.methods for b in config.budgets]
-            grid = list(dict.fromkeys(grid))
+                store.put(tkey, *_theory_record(ev, model, x_cal, rates, stats, rspec.label, config.seed))
+            ctx = _Context(config, store, ev, stats, spec.name, i_model, i_rate, rates, (executor, recipe))
+            grid = list(dict.fromkeys((m, ctx.grid_index(m, b)) for m in config.methods for b in config.budgets))
             say(f"{spec.name} {rspec.label}: {len(grid)} grid points x {config.trials} trials")
             bar = _bar(len(grid), f"{spec.name} {rspec.label}", progress)
-            ctx.points(grid, bar)
+            ctx.measure_many([(m, k, config.trials) for m, k in grid], bar)
             bar.close()
             for method in config.crossing:
+                say(f"{spec.name} {rspec.label}: 95 % crossing of {method}")
                 ctx.crossing(method)
     store.close()
     return store
@@ -216,7 +231,7 @@ def _bar(total, desc, progress):
     return tqdm(total=total, desc=desc, unit="point", leave=False)
 
 
-def _theory_record(ev, model, x_cal, rates, stats, front, label, seed=0):
+def _theory_record(ev, model, x_cal, rates, stats, label, seed=0):
     from ..distortion import fit_response
 
     bits = ev.bits
@@ -228,92 +243,109 @@ def _theory_record(ev, model, x_cal, rates, stats, front, label, seed=0):
         bias = bias_distortion(model, x_cal, ev.expected_weights(rates, plan), base_weights=ev.int8_weights) if m < bits else 0.0
         bias_u.append(bias)
         d_u.append(float(response(uniform_distortion(stats, m))) + bias)
-        r = rho_star(stats, m, bias, front=front, response=response) if m > 0 else {"rho": float("nan"), "c_tac": None}
+        r = rho_star(stats, m, bias, response=response) if m > 0 else {"rho": float("nan"), "c_tac": None}
         rho.append(r["rho"])
+    cost, dist = greedy_path(stats)
     data = {"d_uniform": np.array(d_u), "bias_uniform": np.array(bias_u), "rho_star": np.array(rho),
             "d_none_predicted": np.array([response(predicted_distortion(stats))]),
-            "d_none_first_order": np.array([predicted_distortion(stats)]), **response.as_arrays()}
-    if front is not None:
-        data["frontier_cost"] = front[0]
-        data["frontier_distortion"] = front[1]
-    return {"label": label, "p_down": rates.p_down.tolist(), "p_up": rates.p_up.tolist(),
-            "exact_frontier": front is not None}, data
+            "d_none_first_order": np.array([predicted_distortion(stats)]), "tac_path_cost": cost,
+            "tac_path_distortion": dist, **response.as_arrays()}
+    return {"label": label, "p_down": rates.p_down.tolist(), "p_up": rates.p_up.tolist()}, data
+
+
+#: crossing verdicts as stored numbers
+VERDICT_CODE = {"below": -1, "undecided": 0, "above": 1}
 
 
 class _Context:
     """One (model, rates) slice of a campaign: evaluates and records points and crossings."""
 
-    def __init__(self, config, store, ev, stats, front, model, i_model, i_rate, rates, runner):
-        self.config, self.store, self.ev, self.stats, self.front = config, store, ev, stats, front
+    def __init__(self, config, store, ev, stats, model, i_model, i_rate, rates, runner):
+        self.config, self.store, self.ev, self.stats = config, store, ev, stats
         self.model, self.i_model, self.i_rate, self.rates = model, i_model, i_rate, rates
         self.executor, self.recipe = runner
         self.n_total = sum(s.n_weights for s in stats)
+        self._paths = {}
 
-    def points(self, grid, bar=None) -> None:
-        """Evaluate the points ``(method, budget)`` not yet in the run file; record each as it finishes."""
+    def path(self, method: str):
+        """The method's nested path (recorded once as ``paths/<model>/r<i>/<method>``)."""
+        if method not in self._paths:
+            path = budget_path(method, self.stats, seed=self.config.seed)
+            key = path_key(self.model, self.i_rate, method)
+            if key not in self.store:
+                self.store.put(key, {"method": method, "n_weights": self.n_total}, {"cost_bits": path.costs})
+            self._paths[method] = path
+        return self._paths[method]
+
+    def grid_index(self, method: str, b: float) -> int:
+        """Path index of the plan of ``method`` at ``b`` bits per weight (longest prefix that fits)."""
+        return self.path(method).index(budget_bits(self.stats, b))
+
+    def measure_many(self, wants, bar=None) -> None:
+        """Bring each point ``(method, k, trials)`` to at least ``trials`` trials (one batch for the executor)."""
         todo = []
-        for method, b in grid:
-            key = point_key(self.model, self.i_rate, method, b)
-            if key in self.store or any(t[0] == key for t in todo):
+        for method, k, trials in wants:
+            key = point_key(self.model, self.i_rate, method, k)
+            have = self.store.get(key) if key in self.store else None
+            n_have = 0 if have is None else have[1]["accuracy"].size
+            if n_have >= trials or any(t[0] == key for t in todo):
                 if bar is not None:
                     bar.update(1)
                 continue
-            plan = plan_for(method, self.stats, b, seed=self.config.seed, front=self.front)
-            ids = (self.i_model, METHODS.index(method), budget_id(b), self.i_rate)
-            req = TrialRequest.of(self.rates, method, plan, ids, self.config.seed, self.config.trials,
-                                  code=self.config.extra.get("code", "ideal"))
-            todo.append((key, method, b, plan, req))
+            ids = (self.i_model, METHODS.index(method), int(k), self.i_rate)
+            req = TrialRequest.of(self.rates, method, self.path(method).plan(k), ids, self.config.seed,
+                                  int(trials) - n_have, start=n_have, code=self.config.extra.get("code", "ideal"))
+            todo.append((key, method, k, have, req))
         for i, res in self.executor.trials(self.recipe, self.ev, [t[4] for t in todo]):
-            key, method, b, plan, _ = todo[i]
-            self.store.put(key, {"model": self.model, "method": method, "budget": b, "rates": self.i_rate,
-                                 "plan": json.dumps(plan), "cost_bits": plan_cost(self.stats, plan),
-                                 "predicted_distortion": predicted_distortion(self.stats, plan)
-                                 if method not in ("none", "uniform-msp") else float("nan")},
-                           {"accuracy": res.accuracy, "distortion": res.distortion})
+            key, method, k, have, _ = todo[i]
+            failed = res.failed if res.failed is not None else np.zeros(res.accuracy.size, dtype=np.int64)
+            data = {"accuracy": res.accuracy, "distortion": res.distortion, "failed": failed}
+            if have is not None:
+                data = {name: np.concatenate([have[1][name], v]) if name in have[1] else v
+                        for name, v in data.items()}
+            plan = self.path(method).plan(k)
+            cost = int(self.path(method).costs[k])
+            self.store.put(key, {"model": self.model, "method": method, "step": int(k),
+                                 "budget": cost / self.n_total, "rates": self.i_rate, "plan": json.dumps(plan),
+                                 "cost_bits": cost, "predicted_distortion": predicted_distortion(self.stats, plan)
+                                 if method not in ("none", "uniform-msp") else float("nan")}, data)
             if bar is not None:
                 bar.update(1)
 
-    def point(self, method: str, b: float) -> float:
-        """Mean metric of a point, evaluated and recorded unless already in the run file."""
-        self.points([(method, b)])
-        return float(np.mean(self.store.get(point_key(self.model, self.i_rate, method, b))[1]["accuracy"]))
+    def measure(self, method: str, k: int, trials: int) -> np.ndarray:
+        """Trial values of point ``k`` of ``method``'s path, extended to at least ``trials`` trials."""
+        self.measure_many([(method, k, trials)])
+        return self.store.get(point_key(self.model, self.i_rate, method, k))[1]["accuracy"]
 
     def crossing(self, method: str) -> None:
-        """Bisection for the smallest budget whose mean metric reaches ``target`` x the INT-B metric."""
+        """The sequential 95 % crossing of ``method`` on its path (:func:`~.crossing.find_crossing`)."""
         key = f"crossings/{self.model}/r{self.i_rate}/{method}"
         if key in self.store:
             return
         goal = self.ev.goal(self.config.target)
-        if method == "uniform-msp":
-            cands = [float(m) for m in range(self.config.bits + 1)]
-        else:
-            cands = [b for b in CROSSING_GRID if b <= self.config.bits]
-        trail = []
+        path = self.path(method)
+        prefix = f"points/{self.model}/r{self.i_rate}/{method}/"
+        measured = [int(_num(self.store.get(k)[0]["step"])) for k in self.store.keys(prefix)]
+        bounds = (-1.0, 1.0) if self.ev.metric == "cosine" else (0.0, 1.0)
+        res = find_crossing(lambda k, n: self.measure(method, k, n), len(path), goal, start=self.config.trials,
+                            cap=self.config.max_trials, measured=measured, bounds=bounds)
 
-        def ok(i):
-            b = normalized_budget(method, cands[i], self.config.bits)
-            mean = self.point(method, b)
-            trail.append((b, mean))
-            return mean >= goal
+        def budget(k):
+            return float("nan") if k is None else float(path.costs[k]) / self.n_total
 
-        lo, hi = 0, len(cands) - 1
-        if not ok(hi):
-            found = None
-        elif ok(lo):
-            found = lo
-        else:
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if ok(mid):
-                    hi = mid
-                else:
-                    lo = mid
-            found = hi
-        if found is None:
-            attrs = {"reached": False, "budget": float("nan"), "cost_bits": -1}
-        else:
-            b = normalized_budget(method, cands[found], self.config.bits)
-            pkey = point_key(self.model, self.i_rate, method, b)
-            attrs = {"reached": True, "budget": b, "cost_bits": int(self.store.get(pkey)[0]["cost_bits"])}
-        attrs.update({"method": method, "goal": goal, "n_weights": self.n_total})
-        self.store.put(key, attrs, {"trail": np.array(trail, dtype=np.float64).reshape(-1, 2)})
+        attrs = {"method": method, "goal": goal, "n_weights": self.n_total, "reached": res.c is not None,
+                 "step": -1 if res.c is None else res.c, "budget": budget(res.c),
+                 "cost_bits": -1 if res.c is None else int(path.costs[res.c]),
+                 "bracket_step": -1 if res.bracket is None else res.bracket, "bracket_budget": budget(res.bracket),
+                 "trials_at_c": -1 if res.c is None else res.points[res.c].trials, "cap": self.config.max_trials,
+                 "undecided": [budget(k) for k in res.undecided],
+                 "non_monotone": [budget(k) for k in res.non_monotone], "path_points": len(path)}
+        trail = np.array([[p.k, budget(p.k), p.mean, p.lo, p.hi, p.trials, VERDICT_CODE[p.verdict]]
+                          for p in sorted(res.points.values(), key=lambda p: p.k)], dtype=np.float64).reshape(-1, 7)
+        self.store.put(key, attrs, {"trail": trail})
+
+
+def _num(v) -> float:
+    if isinstance(v, bytes):
+        v = v.decode()
+    return float(v)
