@@ -28,7 +28,7 @@ from ..rates import FlipRates
 from ..sensitivity import model_outputs
 
 __all__ = ["Evaluator", "TrialResult", "monte_carlo_accuracy", "METRICS", "score_outputs", "metric_reason",
-           "COSINE_TARGET", "first_nonfinite"]
+           "COSINE_TARGET", "first_nonfinite", "nonfinite_parameter"]
 
 METRICS = ("accuracy", "agreement", "cosine")
 #: an encoder's target: mean cosine similarity to the clean INT-B embeddings of at least this (absolute)
@@ -84,6 +84,18 @@ def score_outputs(z: np.ndarray, metric: str, labels=None, ref_pred=None, ref_ou
     return float(np.mean(np.sum(a * b, axis=1) / np.where(den > 0, den, 1.0)))
 
 
+def nonfinite_parameter(model, weights=None) -> str | None:
+    """The first parameter of ``model`` holding a NaN or inf (quantizable layers in forward order, then the
+    rest, ``weights`` replacing layer weights), described in words, or None."""
+    weights = dict(weights or {})
+    tensors = {ly.name: weights.get(ly.name, ly.weight) for ly in model.layers}
+    others = [(n, t) for n, t in getattr(model, "params", {}).items() if n not in tensors]
+    for name, t in (*tensors.items(), *others):
+        if not np.isfinite(np.asarray(t)).all():
+            return f"parameter {name!r} (holds {int(np.size(t) - np.isfinite(t).sum())} non-finite values)"
+    return None
+
+
 def first_nonfinite(model, x, weights=None, batch_size: int = 256) -> str | None:
     """Where the first NaN or inf of a forward pass of ``model`` on ``x`` appears, or None if none does.
 
@@ -98,10 +110,9 @@ def first_nonfinite(model, x, weights=None, batch_size: int = 256) -> str | None
     weights = dict(weights or {})
     names = [ly.name for ly in model.layers]
     tensors = {n: weights.get(n, ly.weight) for n, ly in zip(names, model.layers, strict=True)}
-    others = [(n, t) for n, t in getattr(model, "params", {}).items() if n not in tensors]
-    for name, t in (*tensors.items(), *others):
-        if not np.isfinite(np.asarray(t)).all():
-            return f"parameter {name!r} (holds {int(np.size(t) - np.isfinite(t).sum())} non-finite values)"
+    bad = nonfinite_parameter(model, tensors)
+    if bad is not None:
+        return bad
     with np.errstate(over="ignore", invalid="ignore"):
         z = model_outputs(model, xin, weights, batch_size)
     bad = np.flatnonzero(~_finite_rows(z))

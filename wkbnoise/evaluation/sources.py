@@ -96,7 +96,7 @@ def load_any_model(path):
     return load_model(weight_file(path))
 
 
-def default_inputs(model, n: int | None = 500, calibration: int | None = None):
+def default_inputs(model, n: int | None = 500, calibration: int | None = None, seed: int = 0):
     """What a model is evaluated on when no inputs file is given.
 
     Parameters
@@ -105,9 +105,11 @@ def default_inputs(model, n: int | None = 500, calibration: int | None = None):
         A classifier (MNIST-shaped: the bundled test set) or an encoder loaded from a Hugging Face folder
         (the bundled English sentences through the folder's own tokenizer).
     n : int, optional
-        Test inputs kept (all when None).
+        Test inputs kept (all when None): for a classifier a seeded random sample, stratified by label.
     calibration : int, optional
-        Calibration inputs kept (all when None).
+        Calibration inputs kept (all when None): for a classifier a seeded random sample.
+    seed : int
+        Seed of the samples.
 
     Returns
     -------
@@ -125,5 +127,12 @@ def default_inputs(model, n: int | None = 500, calibration: int | None = None):
         return batch[:n], None, batch[:calibration]
     from .. import zoo
 
+    from .sampling import sample_indices
+
     images, labels = zoo.test_set()
-    return images[:n], labels[:n], model.preprocess(zoo.calibration_images()[:calibration])
+    calib = zoo.calibration_images()
+    pick = sample_indices(len(images), len(images) if n is None else n, labels=labels, seed=seed,
+                          source="the bundled test set")  # stratified: the test set is sorted by class
+    cpick = sample_indices(len(calib), len(calib) if calibration is None else calibration, seed=seed,
+                           what="calibration", source="the bundled calibration set")
+    return images[pick], labels[pick], model.preprocess(calib[cpick])

@@ -33,9 +33,9 @@ import numpy as np
 from ..allocation import (
     METHODS, budget_bits, budget_path, greedy_path, predicted_distortion, rho_star, uniform_distortion,
 )
-from ..errors import InputError
+from ..errors import InputError, ModelFileError
 from ..sensitivity import bias_distortion, layer_sensitivities
-from .campaign import Evaluator
+from .campaign import Evaluator, nonfinite_parameter
 from .config import SweepConfig
 from .crossing import find_crossing
 from .executor import EvaluatorRecipe, SerialExecutor, TrialRequest
@@ -172,6 +172,9 @@ def run_sweep(config: SweepConfig, out: str | Path, *, progress: bool = True, lo
     for i_model, spec in enumerate(config.models):
         recipe = EvaluatorRecipe.of(config, i_model, loader or _load_model, inputs or load_inputs)
         model = recipe.loader(spec)
+        bad = nonfinite_parameter(model)
+        if bad is not None:
+            raise ModelFileError(f"model {spec.name!r}: {bad}; its outputs would not be finite. Fix the weights.")
         images, labels, calib = recipe.inputs(config, model)
         if intro and i_model == 0:  # after the first model and its inputs are checked: a mistake prints one line
             say(intro)
