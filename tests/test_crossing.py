@@ -98,6 +98,15 @@ def test_trials_added_until_decided_or_cap():
     assert outcomes.count("undecided") >= 24, outcomes
 
 
+def test_bracket_is_found_below_undecided_points():
+    """A point at the goal just below the crossing stays undecided; the search goes on down to a point judged
+    below, so the crossing keeps a bracket."""
+    p = np.array([0.3] * 12 + [0.9, 0.9, 0.99, 0.99])
+    res = find_crossing(Population(p, n_img=1000, normal_sd=0.0005), 16, 0.9, start=5, cap=20)
+    assert res.c == 14 and res.undecided == [12, 13] and res.bracket == 11
+    assert res.points[11].verdict == "below"
+
+
 def test_every_measured_point_counts():
     """A grid point judged above at a small budget is the crossing, even if larger budgets fall below it."""
     p = np.full(20, 0.5)

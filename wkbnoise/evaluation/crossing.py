@@ -8,7 +8,9 @@ points measured before the search: no point is skipped on the assumption that ac
 and a larger budget judged below ``C`` is reported as such.
 
 The search itself halves the gap between ``C`` and the largest smaller point judged so far (below or
-undecided) until they are neighbours on the path, so it measures about ``log2`` of the path's length points.
+undecided) until they are neighbours on the path, then, if undecided points sit just below ``C``, halves
+the gap below them until a point judged below is their neighbour; it measures about ``log2`` of the
+path's length points.
 """
 
 from __future__ import annotations
@@ -148,9 +150,16 @@ def find_crossing(measure: Callable[[int, int], np.ndarray], n_points: int, goal
     while True:
         c = min(k for k, p in points.items() if p.verdict == "above")
         lo = max((k for k in points if k < c), default=-1)
-        if c - lo <= 1:
+        if c - lo > 1:
+            judge((lo + c) // 2)
+            continue
+        # c's neighbour is measured; if it (and maybe more below) is undecided, look further down for a
+        # point judged below, the bracket
+        below = max((k for k, p in points.items() if k < c and p.verdict == "below"), default=-1)
+        lowest = min(k for k in points if below < k <= c)
+        if lowest - below <= 1:
             return _result(c, points)
-        judge((lo + c) // 2)
+        judge((below + lowest) // 2)
 
 
 def _result(c, points) -> CrossingResult:
