@@ -26,8 +26,9 @@ EXPLAIN = (
     f"interval ({INTERVAL_METHOD}) lies wholly above or below the target, or the trial cap is reached "
     "(undecided). The bracket is the largest smaller budget judged below. C_U is the crossing of uniform-msp "
     "(the same top planes of every layer), C_TAC that of tac (WKB-score greedy plus per-plane correction); "
-    "C_U / C says how many times fewer protected bits a method needs than uniform-msp. rho* is the "
-    "closed-form forecast of C_U / C_TAC from the predicted distortion at uniform-msp's m. Rows at budgets "
+    "C_U / C says how many times fewer protected bits a method needs than uniform-msp. rho* forecasts "
+    "C_U / C_TAC without Monte Carlo accuracy: the budget at which tac's predicted output distortion (first-order, "
+    "through the network's measured response to its faults) falls to uniform-msp's at its m. Rows at budgets "
     "outside the grid were measured by the crossing search (marked *); rows with more trials than the grid's "
     "were extended by it.")
 
