@@ -76,7 +76,7 @@ def load_inputs(config: SweepConfig, model):
     A classifier reads a seeded random sample of ``config.n_images`` images of the bundled MNIST test set, or
     of the ``images`` tensor of ``config.inputs`` (labels from the ``labels`` tensor of ``config.labels``),
     stratified by label where there are labels (:func:`~wkbnoise.evaluation.sampling.sample_indices`); asking
-    for more images than there are is refused. Its calibration inputs are a seeded random sample of the
+    for more images than the bundled set holds is refused, a user file with fewer is used whole. Its calibration inputs are a seeded random sample of the
     training split's images (of the user's inputs when the model reads another input shape). An encoder
     reads the ``input_ids`` / ``attention_mask`` / ``token_type_ids`` of ``config.inputs``, or without it the
     bundled English sentences through its folder's own tokenizer; its test sequences calibrate ``G_l`` as
@@ -107,7 +107,9 @@ def load_inputs(config: SweepConfig, model):
         return images[idx], labels[idx], calib[cidx]
     x_all = read_images(config.inputs, model)
     labels = None if config.labels is None else read_labels(config.labels, len(x_all))
-    idx = sample_indices(len(x_all), config.n_images, labels=labels, seed=config.seed,
+    # a user file smaller than the protocol's count is used whole (the run records how many inputs it read;
+    # the CLI refuses an explicit --images beyond the file before any work)
+    idx = sample_indices(len(x_all), min(config.n_images, len(x_all)), labels=labels, seed=config.seed,
                          source=f"inputs={config.inputs!r}")
     x = x_all[idx]
     labels = None if labels is None else labels[idx]
