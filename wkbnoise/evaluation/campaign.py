@@ -323,7 +323,7 @@ class Evaluator:
             it = tqdm(it, desc=f"{method}", unit="trial", leave=False)
         n_layers = len(self.names)
         for t in it:
-            keys = derive_keys(seed, (*point, int(start) + t), n_layers)
+            keys = derive_keys(seed, (*point, t), n_layers)
             # One thread for the flips: a layer takes well under a millisecond serially, and waking Numba's
             # pool right after the BLAS threads of the previous forward cost 2x on LeNet-5 (bench/
             # profile_campaign.py). The draws are bit-identical at any thread count.
