@@ -207,14 +207,14 @@ def test_two_worker_cluster_matches_serial_bit_for_bit(tmp_path, monkeypatch):
     """A running two-process cluster reached by its address (as --scheduler does); the resume test below
     covers --workers."""
     distributed = pytest.importorskip("distributed")
-    from wkbnoise.evaluation._dask import PLUGIN, WORKER_ENV, DaskExecutor
+    from wkbnoise.evaluation._dask import PLUGIN, QUIET_HTTP, WORKER_ENV, DaskExecutor
 
     serial = run_sweep(CONFIG, tmp_path / "serial.h5", progress=False, loader=campaign_loader,
                        inputs=campaign_inputs)
     # the workers import the loader from tests/standin_models.py
     monkeypatch.setenv("PYTHONPATH", _pythonpath())
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, env=dict(WORKER_ENV))
+                                       env=dict(WORKER_ENV), **QUIET_HTTP)
     with cluster, open_executor(scheduler=cluster.scheduler_address) as ex:
         assert isinstance(ex, DaskExecutor) and ex.workers == 2
         said = []

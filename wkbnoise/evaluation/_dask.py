@@ -24,9 +24,12 @@ from ..parallel import threads
 from .campaign import Evaluator, TrialResult
 from .executor import EvaluatorRecipe, TrialRequest, fingerprint, join_blocks, split_blocks
 
-__all__ = ["DaskExecutor", "EvaluatorCache", "connect", "run_block", "WORKER_ENV"]
+__all__ = ["DaskExecutor", "EvaluatorCache", "connect", "run_block", "WORKER_ENV", "QUIET_HTTP"]
 
 PLUGIN = "wkbnoise-evaluators"
+
+#: no dashboard, and the scheduler's HTTP routes on a free port (the default 8787 may be taken)
+QUIET_HTTP = {"dashboard_address": ":0", "scheduler_kwargs": {"dashboard": False}}
 
 #: environment of local worker processes: one thread per pool (one worker process per core)
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
@@ -155,7 +158,7 @@ def connect(workers: int | None, scheduler: str | None, timeout_s: float) -> Ite
     """A :class:`DaskExecutor` on a new local cluster of ``workers`` processes or on ``scheduler``."""
     if workers is not None:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR, env=dict(WORKER_ENV))
+                               silence_logs=logging.ERROR, env=dict(WORKER_ENV), **QUIET_HTTP)
         with cluster, Client(cluster) as client:
             yield DaskExecutor(client, f"a local Dask cluster of {workers} worker process"
                                + ("es" if workers > 1 else ""))
