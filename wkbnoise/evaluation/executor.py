@@ -163,9 +163,13 @@ def split_blocks(requests: list[TrialRequest], slots: int) -> list[tuple[int, Tr
 
 
 def join_blocks(parts: list[TrialResult]) -> TrialResult:
-    """One TrialResult from the results of consecutive blocks, in trial order (every per-trial field)."""
-    return TrialResult(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])
-                          for f in dataclasses.fields(TrialResult)})
+    """One TrialResult from the results of consecutive blocks, in trial order (every per-trial field; a
+    field that no block has stays None)."""
+    def join(name):
+        got = [getattr(p, name) for p in parts]
+        return None if all(g is None for g in got) else np.concatenate(got)
+
+    return TrialResult(**{f.name: join(f.name) for f in dataclasses.fields(TrialResult)})
 
 
 def fingerprint(ev: Evaluator) -> tuple:
