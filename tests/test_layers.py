@@ -172,8 +172,23 @@ def _mha_torch(torch, x, wq, bq, wk, bk, wv, bv, wo, bo, heads, mask=None):
     return (ctx.transpose(1, 2).reshape(n, t, d) @ T(wo).T + T(bo)).numpy()
 
 
+def _block(p, names, *, prenorm, mask=None, eps, heads, dim, mlp):
+    """One encoder layer built by the graph builder from tensors ``p`` and run through the graph."""
+    from wkbnoise.runtime.builders import GraphBuilder, encoder_block
+    from wkbnoise.runtime.graph import run
+
+    b = GraphBuilder(p, "a test block")
+    out = encoder_block(b, "x", names, dim=dim, heads=heads, mlp=mlp, eps=eps, prenorm=prenorm,
+                        mask=None if mask is None else "mask")
+    inputs = [{"name": "x", "dtype": "float32", "shape": [None, None, dim]}]
+    if mask is not None:
+        inputs.append({"name": "mask", "dtype": "int64", "shape": [None, None]})
+    graph, params = b.finish(inputs, [out], task="encoder")
+    return graph, params
+
+
 @pytest.mark.torch
-def test_self_attention_with_padding_mask(F):
+def test_attention_with_padding_mask(F):
     import torch
 
     d, heads = 32, 4
@@ -182,17 +197,23 @@ def test_self_attention_with_padding_mask(F):
     bs = [rand(d, seed=10 + i, scale=0.1) for i in range(4)]
     args = (ws[0], bs[0], ws[1], bs[1], ws[2], bs[2], ws[3], bs[3])
     mask = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 0]])
-    got = layers.self_attention(x, *args, heads=heads, bias=layers.attention_bias(mask))
+    q, k, v = (layers.linear(x, w, b) for w, b in zip(ws[:3], bs[:3], strict=True))
+
+    def attn(bias):
+        return layers.linear(layers.attention(q, k, v, heads=heads, bias=bias), ws[3], bs[3])
+
+    got = attn(layers.attention_bias(mask))
     assert rel_err(got, _mha_torch(torch, x, *args, heads, mask)) < RTOL
-    assert rel_err(layers.self_attention(x, *args, heads=heads), _mha_torch(torch, x, *args, heads)) < RTOL
-    unmasked = layers.self_attention(x, *args, heads=heads)
-    assert rel_err(unmasked[1], got[1]) > 1e-3  # the mask changes the padded sequences
+    assert rel_err(attn(None), _mha_torch(torch, x, *args, heads)) < RTOL
+    assert rel_err(attn(None)[1], got[1]) > 1e-3  # the mask changes the padded sequences
 
 
 @pytest.mark.torch
 def test_prenorm_block_matches_torch_vit_block(F):
     tm = pytest.importorskip("wkbnoise.zoo.train_models")
     import torch
+
+    from wkbnoise.runtime.graph import run
 
     torch.manual_seed(0)
     block = tm.Block(32, 4, 64).eval()
@@ -202,14 +223,23 @@ def test_prenorm_block_matches_torch_vit_block(F):
     with torch.no_grad():
         ref = block(T(x)).numpy()
     p = {f"b.{k}": v.detach().numpy() for k, v in block.state_dict().items()}
-    assert rel_err(layers.prenorm_block(x, p, "b.", heads=4, eps=1e-6), ref) < RTOL
+    names = {"ln1": "b.norm1", "ln2": "b.norm2", "qkv": "b.attn.qkv", "o": "b.attn.proj", "fc1": "b.mlp.fc1",
+             "fc2": "b.mlp.fc2"}
+    graph, params = _block(p, names, prenorm=True, eps=1e-6, heads=4, dim=32, mlp=64)
+    got = run(graph, params, {"x": x})[graph.outputs[0]]
+    assert rel_err(got, ref) < RTOL
+    p["b.attn.qkv.weight"] = p["b.attn.qkv.weight"] * np.float32(1.01)
+    graph, params = _block(p, names, prenorm=True, eps=1e-6, heads=4, dim=32, mlp=64)
+    assert rel_err(run(graph, params, {"x": x})[graph.outputs[0]], ref) > 10 * RTOL
 
 
 @pytest.mark.torch
-def test_postnorm_block_and_embeddings_match_torch(F):
+def test_postnorm_block_matches_torch(F):
     """A BERT layer written with torch.nn modules (HF's names), independent of transformers."""
     import torch
     from torch import nn
+
+    from wkbnoise.runtime.graph import run
 
     d, f, heads = 32, 48, 4
     torch.manual_seed(1)
@@ -234,18 +264,13 @@ def test_postnorm_block_and_embeddings_match_torch(F):
         ref = mods["output_LayerNorm"](ffn + h).numpy()
     p = {"L." + k.replace("_", ".", 2 if k.startswith("attention") else 1): v.numpy()
          for k, v in mods.state_dict().items()}
-    got = layers.postnorm_block(x, p, "L.", heads=heads, eps=1e-12, bias=layers.attention_bias(mask))
+    names = {"q": "L.attention.self.query", "k": "L.attention.self.key", "v": "L.attention.self.value",
+             "o": "L.attention.output.dense", "ln1": "L.attention.output.LayerNorm", "fc1": "L.intermediate.dense",
+             "fc2": "L.output.dense", "ln2": "L.output.LayerNorm"}
+    graph, params = _block(p, names, prenorm=False, mask=mask, eps=1e-12, heads=heads, dim=d, mlp=f)
+    got = run(graph, params, {"x": x, "mask": mask})[graph.outputs[0]]
     assert rel_err(got, ref) < RTOL
-
-    vocab, maxpos = 50, 16
-    word, pos, typ = rand(vocab, d, seed=3), rand(maxpos, d, seed=4), rand(2, d, seed=5)
-    lw, lb = rand(d, seed=6), rand(d, seed=7)
-    ids = np.random.default_rng(0).integers(0, vocab, (2, 7))
-    types = np.array([[0] * 7, [0, 0, 0, 1, 1, 1, 1]])
-    with torch.no_grad():
-        e = T(word)[T(ids)] + T(pos)[:7][None] + T(typ)[T(types)]
-        ref = F.layer_norm(e, (d,), T(lw), T(lb), 1e-12).numpy()
-    assert rel_err(layers.embeddings(ids, types, word, pos, typ, lw, lb, 1e-12), ref) < RTOL
+    assert rel_err(run(graph, params, {"x": x, "mask": np.ones_like(mask)})[graph.outputs[0]], ref) > 10 * RTOL
 
 
 def test_weights_are_never_modified():

@@ -11,6 +11,15 @@ from .rates import FlipRates
 
 __version__ = "0.1.0"
 
+
+def load_model(path, config=None):
+    """Load a network (zoo or converted ``.safetensors``, Hugging Face folder, ``.onnx``, Keras ``.h5``);
+    see :func:`wkbnoise.runtime.load_model`."""
+    from .runtime.models import load_model as _load
+
+    return _load(path, config)
+
+
 __all__ = [
     "__version__",
     "WkbnoiseError",
@@ -20,4 +29,5 @@ __all__ = [
     "StoreError",
     "FlipRates",
     "threads",
+    "load_model",
 ]

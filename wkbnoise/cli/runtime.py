@@ -1,4 +1,4 @@
-"""Commands of the runtime room: ``info``."""
+"""Commands of the runtime: ``info`` and ``convert``."""
 
 from __future__ import annotations
 
@@ -24,8 +24,10 @@ class RuntimeCommands:
         Without FILE: one row per zoo model with its parameter count and both accuracies.
 
         Args:
-            file: a .safetensors weight file (wkbnoise/PyTorch export, or a Hugging Face BERT encoder).
-            config: the Hugging Face config.json of a BERT file (default: config.json beside FILE).
+            file: a model: a .safetensors weight file (zoo or PyTorch export with wkbnoise metadata, a file
+                written by `convert`, or a Hugging Face weight file), a Hugging Face model folder
+                (config.json + model.safetensors), an .onnx file or a Keras .h5/.hdf5 file.
+            config: the Hugging Face config.json of a Hugging Face weight file (default: config.json beside FILE).
             warmup: compile the runtime's Numba kernels and print their first-call and warm times [s].
             json: print one JSON object instead of tables.
         """
@@ -59,7 +61,7 @@ class RuntimeCommands:
         model = load_model(file, config)
         images, labels = zoo.test_set() if is_mnist_classifier(model) else (None, None)
         d = describe(model, images, labels)
-        lines = [f"file          {d['path']}", f"architecture  {d['arch']} ({d['task']})",
+        lines = [f"file          {d['path']}", f"architecture  {d['arch']} ({d['task']}, {d['nodes']} graph nodes)",
                  f"config        {d['config']}", f"parameters    {d['parameters']:,} (BatchNorm folded)",
                  f"quantizable   {d['quantizable_weights']:,} weights in {len(d['layers'])} layers"]
         if "float_accuracy" in d:
@@ -69,4 +71,37 @@ class RuntimeCommands:
         lines += [f"{ly['name']:<44} {ly['kind']:<10} {'x'.join(map(str, ly['shape'])):<18} {ly['n_weights']:>9,}"
                   f" {ly['w_inf']:>10.4f}" for ly in d["layers"]]
         emit(d, "\n".join(lines), as_json)
+        return None
+
+    def convert(self, src, out, config=None, json=False):
+        """Convert a model to one safetensors file holding its weights and its graph.
+
+        The file loads with no other file beside it (`info`, `eval`, `wkbnoise.load_model`) and gives the
+        same outputs as SRC, bit for bit. BatchNorm is folded into the convolutions that precede it.
+
+        Args:
+            src: a model, as `info` takes it (.safetensors, Hugging Face folder, .onnx, .h5/.hdf5).
+            out: the file to write; must end in .safetensors.
+            config: the Hugging Face config.json of a Hugging Face weight file (default: beside SRC).
+            json: print one JSON object instead of text.
+        """
+        as_json = flag_bool(json, "json")
+        from pathlib import Path
+
+        from ..errors import InputError
+        from ..runtime import load_model, save_model
+
+        out = Path(str(out))
+        if out.suffix != ".safetensors":
+            raise InputError(f"out={str(out)!r} must end in .safetensors (the converted file is safetensors).")
+        if not out.parent.is_dir():
+            raise InputError(f"out={str(out)!r}: the folder {str(out.parent)!r} does not exist.")
+        model = load_model(src, config)
+        save_model(model, out)
+        d = {"src": str(src), "out": str(out), "arch": model.arch, "task": model.task,
+             "nodes": len(model.graph.nodes), "quantized_layers": len(model.layers),
+             "parameters": int(sum(a.size for a in model.params.values())), "bytes": out.stat().st_size}
+        text = (f"wrote {d['out']}: {d['arch']} ({d['task']}), {d['nodes']} graph nodes, {d['quantized_layers']} "
+                f"quantized layers, {d['parameters']:,} parameters ({d['bytes']:,} bytes)")
+        emit(d, text, as_json)
         return None

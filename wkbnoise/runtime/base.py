@@ -1,6 +1,6 @@
-"""The model object shared by every architecture: quantizable layers, weight swapping, batching, caching.
+"""The model: a graph and its weights, with quantizable layers, weight swapping, batching and caching.
 
-A model holds its (BN-folded) float32 parameters read-only. ``model(x, weights={name: array})`` runs the
+A model holds its graph (:mod:`wkbnoise.runtime.graph`) and its (BN-folded) float32 parameters read-only. ``model(x, weights={name: array})`` runs the
 forward pass with the named layers' weights replaced for this call only: the replacement arrays are read
 as they are (no copy when float32 C-contiguous), the model is never mutated, so a Monte Carlo campaign can
 call it hundreds of times with fresh noisy weights.
@@ -8,14 +8,13 @@ call it hundreds of times with fresh noisy weights.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError, ModelFileError
+from ..errors import InputError
 
-__all__ = ["QuantLayer", "Model", "PreparedInput", "Unit", "fold_batchnorm"]
+__all__ = ["QuantLayer", "Model", "PreparedInput", "fold_batchnorm"]
 
 _F32 = np.float32
 
@@ -43,21 +42,6 @@ class QuantLayer:
     kind: str
 
 
-@dataclass(frozen=True)
-class Unit:
-    """A conv/linear/embedding weight in a file, its optional bias and the BatchNorm folded into it."""
-
-    weight: str
-    shape: tuple
-    bias: bool = False
-    bn: str | None = None
-    kind: str = "conv"
-
-    @property
-    def bias_name(self) -> str:
-        return self.weight[: -len("weight")] + "bias"
-
-
 def fold_batchnorm(w, b, gamma, beta, mean, var, eps: float):
     """Fold ``BN(conv(x, w) + b)`` into one conv: ``w' = w s``, ``b' = beta + (b - mean) s``, ``s = gamma /
     sqrt(var + eps)`` per output channel (computed in float64, returned as float32)."""
@@ -73,208 +57,208 @@ class PreparedInput:
 
     Attributes
     ----------
-    x : ndarray of float32
-        The (preprocessed) input.
+    x : ndarray or dict of str to ndarray
+        The (preprocessed) input as given to :meth:`Model.prepare`.
+    feeds : dict of str to ndarray
+        One array per graph input, checked (masks and segment ids filled in).
     batch_size : int
         The chunk size the caches were made for.
     caches : list of dict
-        One cache per chunk, filled by the model's first layer.
+        One cache per chunk (the im2col of the convolutions that read the input).
+    buffers : dict
+        Reusable work arrays of every forward pass on this input.
     """
 
-    def __init__(self, x, batch_size: int, model_id: int):
+    def __init__(self, x, feeds: dict, batch_size: int, model_id: int):
         self.x = x
+        self.feeds = feeds
         self.batch_size = batch_size
         self.model_id = model_id
-        self.caches = [{} for _ in range(0, max(len(x), 1), batch_size)]
-        self.buffers: dict = {}  # reusable work arrays of every forward pass on this input (Scratch.buffers)
+        n = len(next(iter(feeds.values())))
+        self.caches = [{} for _ in range(0, max(n, 1), batch_size)]
+        self.buffers: dict = {}
+        self._n = n
 
     def __len__(self) -> int:
-        return len(self.x)
+        return self._n
 
 
-class Scratch:
-    """What one batch of a forward pass may reuse.
+def _kind(node, weight) -> str:
+    if node.op == "Conv":
+        return "depthwise" if int(node.attrs.get("group", 1)) > 1 and weight.shape[1] == 1 else "conv"
+    return "embedding" if node.op == "Gather" else "linear"
 
-    Attributes
-    ----------
-    fixed : dict or None
-        Input-only work of this batch (the im2col of the model input), kept by a :class:`PreparedInput`
-        across calls; ``None`` for a plain array input.
-    buffers : dict
-        Reusable work arrays keyed by shape (im2col columns), shared by the batches of one call, or of every
-        call on one :class:`PreparedInput`. Never holds a result that outlives the layer that made it; so
-        two threads must not run forward passes on the same :class:`PreparedInput` at the same time.
-    """
 
-    __slots__ = ("fixed", "buffers")
-
-    def __init__(self, fixed: dict | None, buffers: dict):
-        self.fixed = fixed
-        self.buffers = buffers
+_TOKEN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 class Model:
-    """A network loaded from a weight file; subclasses define ``units``, ``expected`` and ``_run``.
+    """A network: a graph over named weight tensors, run by :func:`wkbnoise.runtime.graph.run`.
+
+    Parameters
+    ----------
+    graph : Graph
+        The network.
+    params : dict of str to ndarray
+        Its initializers (BN folded); made read-only.
+    arch : str
+        Architecture name (``"lenet5"``, ..., ``"bert"``, ``"vit"``, or what the importer says).
+    config : dict, optional
+        The architecture's config.
+    metadata : dict, optional
+        The weight file's ``__metadata__``.
+    path : Path, optional
+        The weight file.
 
     Attributes
     ----------
-    arch : str
-        Architecture name (``"lenet5"``, ``"vgg"``, ``"resnet20"``, ``"mobilenetv2"``, ``"vit"``, ``"bert"``).
-    config : dict
-        The architecture's config (from the file's metadata, or ``config.json`` for BERT).
+    arch, config, metadata, path, graph, params
+        As given.
     task : str
         ``"classifier"`` (``model(x)`` returns logits) or ``"encoder"`` (:meth:`encode`).
     layers : list of QuantLayer
-        Quantizable layers in forward order.
-    params : dict of str to ndarray
-        Every float32 parameter after BN folding (read-only).
+        The graph's quantized initializers, in the order the forward pass first reads them.
     input_spec : dict
-        ``{"shape": [C, H, W], "mean": float, "std": float}``: the input is ``(uint8 / 255 - mean) / std``.
-    metadata : dict
-        The file's ``__metadata__``.
+        Images: ``{"shape": [C, H, W], "mean", "std", "layout"}`` (the input is ``(uint8 / 255 - mean) /
+        std``; ``shape`` in the model's own layout). Token inputs: ``{"shape": None}``.
+    default_batch_size : int
+        Inputs per forward chunk when none is given.
     """
 
-    arch = ""
-    task = "classifier"
-    default_batch_size = 200
-    defaults: dict = {}
-
-    def __init__(self, tensors: dict, config: dict, metadata: dict, path=None):
-        self.config = {**self.defaults, **(config or {})}
-        self.metadata = dict(metadata)
-        self.path = path
-        self.input_spec = self._input_spec(metadata)
-        self._check_keys(tensors)
-        params = {k: v for k, v in tensors.items() if k in self._expected}
-        for unit in self.units:
-            if unit.bn is not None:
-                bn = unit.bn
-                w, b = fold_batchnorm(tensors[unit.weight], tensors.get(unit.bias_name) if unit.bias else None,
-                                      tensors[bn + ".weight"], tensors[bn + ".bias"],
-                                      tensors[bn + ".running_mean"], tensors[bn + ".running_var"],
-                                      float(self.config.get("bn_eps", 1e-5)))
-                for suffix in ("weight", "bias", "running_mean", "running_var"):
-                    params.pop(f"{bn}.{suffix}")
-                params[unit.weight], params[unit.bias_name] = w, b
+    def __init__(self, graph, params: dict, *, arch: str = "graph", config=None, metadata=None, path=None):
+        graph.validate(params, path)
         for arr in params.values():
             arr.setflags(write=False)
-        self.params = params
-        self.layers = [QuantLayer(u.weight, params[u.weight],
-                                  int(params[u.weight].size), u.kind) for u in self.units]
+        self.graph = graph
+        self.params = dict(params)
+        self.arch = arch
+        self.config = dict(config or {})
+        self.metadata = dict(metadata or {})
+        self.path = path
+        self.task = graph.task
+        self.input_names = [spec["name"] for spec in graph.inputs]
+        self.tokens = "input_ids" in self.input_names
+        self.default_batch_size = 64 if self.tokens else 200
+        seen: dict[str, str] = {}
+        quantized = set(graph.quantized)
+        for step in graph.plan:
+            for v in step.node.inputs:
+                if v in quantized and v not in seen:
+                    seen[v] = _kind(step.node, self.params[v])
+        self.layers = [QuantLayer(n, self.params[n], int(self.params[n].size), seen.get(n, "linear"))
+                       for n in list(seen) + [q for q in graph.quantized if q not in seen]]
         self._layer_shapes = {q.name: q.weight.shape for q in self.layers}
+        self.input_spec = self._input_spec()
 
-    # -- file checks -------------------------------------------------------------------------------------
-    @property
-    def units(self) -> list[Unit]:
-        raise NotImplementedError
-
-    def extra_params(self) -> dict:
-        """Float parameters that are neither units nor BN (norms, tokens): name -> shape."""
-        return {}
-
-    @property
-    def _expected(self) -> dict:
-        exp = {}
-        for u in self.units:
-            exp[u.weight] = tuple(u.shape)
-            if u.bias:
-                exp[u.bias_name] = (u.shape[0],)
-            if u.bn is not None:
-                for suffix in ("weight", "bias", "running_mean", "running_var"):
-                    exp[f"{u.bn}.{suffix}"] = (u.shape[0],)
-        exp.update(self.extra_params())
-        return exp
-
-    def _describe(self) -> str:
-        return f"{self.arch} with config {json.dumps(self.config, separators=(',', ':'))}"
-
-    def _check_keys(self, tensors: dict) -> None:
-        expected = self._expected
-        missing = [k for k in expected if k not in tensors]
-        unexpected = [k for k in tensors if k not in expected and not self._ignored(k)]
-        where = f"path={str(self.path)!r}: " if self.path else ""
-        if missing:
-            raise ModelFileError(
-                f"{where}{len(missing)} tensor(s) missing for {self._describe()}: {_listing(missing)}. "
-                f"Export the full state_dict of the model, or fix wkbnoise.arch/wkbnoise.config in the metadata."
-            )
-        if unexpected:
-            raise ModelFileError(
-                f"{where}{len(unexpected)} unexpected tensor(s) for {self._describe()}: {_listing(unexpected)}. "
-                f"The file holds another architecture or config; fix wkbnoise.arch/wkbnoise.config."
-            )
-        bad = [f"{k} {list(tensors[k].shape)} (expected {list(s)})" for k, s in expected.items()
-               if tuple(tensors[k].shape) != tuple(s)]
-        if bad:
-            raise ModelFileError(
-                f"{where}shape mismatch for {self._describe()}: {_listing(bad)}. The config in the metadata "
-                f"does not describe these weights; export them with the config they were trained with."
-            )
-
-    def _ignored(self, key: str) -> bool:
-        return False
-
-    def _input_spec(self, metadata: dict) -> dict:
-        spec = {"shape": [1, 28, 28], "mean": 0.1307, "std": 0.3081}
-        if "wkbnoise.input" in metadata:
-            try:
-                spec.update(json.loads(metadata["wkbnoise.input"]))
-            except json.JSONDecodeError:
-                raise ModelFileError(
-                    f"metadata wkbnoise.input={metadata['wkbnoise.input']!r} is not JSON. Write it as "
-                    f'\'{{"shape": [1, 28, 28], "mean": 0.1307, "std": 0.3081}}\'.'
-                ) from None
+    def _input_spec(self) -> dict:
+        pre = self.graph.preprocess
+        if self.tokens or not self.graph.inputs:
+            return {"shape": None}
+        shape = list(self.graph.inputs[0]["shape"][1:])
+        spec = {"shape": shape, "layout": "NCHW", "mean": 0.0, "std": 1.0, "scale": 1.0}
+        if pre is not None:
+            one = (lambda v: v[0] if len(v) == 1 else list(v))
+            spec.update(layout=pre.get("layout", "NCHW"), mean=one(pre.get("mean", [0.0])),
+                        std=one(pre.get("std", [1.0])), scale=float(pre.get("scale", 1.0 / 255.0)))
         return spec
 
     # -- inputs and weights --------------------------------------------------------------------------------
     def preprocess(self, images) -> np.ndarray:
-        """uint8 images (N, C, H, W) (or (N, H, W) for one channel) -> float32 ``(x / 255 - mean) / std``."""
+        """uint8 images in the model's layout (NCHW, or NHWC for a Keras model; (N, H, W) for one channel) ->
+        float32 ``(pixels * scale - mean) / std``."""
         images = np.asarray(images)
+        if self.input_spec["shape"] is None:
+            raise InputError(f"this {self.arch} model reads token ids, not images: pass input_ids (and "
+                             f"attention_mask) to forward() or encode().")
         if images.dtype != np.uint8:
             raise InputError(f"images has dtype {images.dtype}; preprocess takes uint8 pixels 0..255.")
         shape = tuple(self.input_spec["shape"])
-        if images.ndim == len(shape) and shape[0] == 1:
-            images = images[:, None]
-        if images.shape[1:] != shape:
+        nhwc = self.input_spec["layout"] == "NHWC"
+        channels = shape[-1] if nhwc else shape[0]
+        if channels == 1 and images.ndim == len(shape):
+            images = images[..., None] if nhwc else images[:, None]
+        elif channels == 1 and nhwc and images.ndim == 4 and images.shape[1] == 1:
+            images = images.reshape(images.shape[0], *images.shape[2:], 1)
+        if images.ndim != len(shape) + 1 or any(s is not None and s != d for s, d in zip(shape, images.shape[1:])):
             raise InputError(f"images has shape {images.shape}; this model reads (N, {', '.join(map(str, shape))}).")
-        x = images.astype(_F32) / _F32(255.0)
-        x -= _F32(self.input_spec["mean"])
-        x /= _F32(self.input_spec["std"])
+        x = images.astype(_F32) / _F32(1.0 / self.input_spec["scale"])
+        mean = np.asarray(self.input_spec["mean"], _F32)
+        std = np.asarray(self.input_spec["std"], _F32)
+        if not nhwc and mean.ndim:
+            mean, std = mean[:, None, None], std[:, None, None]
+        x -= mean
+        x /= std
         return x
 
-    def _resolve(self, weights) -> dict:
+    def _resolve(self, weights) -> dict | None:
         if not weights:
-            return self.params
-        params = dict(self.params)
+            return None
+        out = {}
         for name, w in weights.items():
             if name not in self._layer_shapes:
                 raise InputError(
                     f"weights has key {name!r}, which is not a quantizable layer of {self.arch}. Use names from "
-                    f"model.layers, e.g. {self.layers[0].name!r}."
-                )
+                    f"model.layers, e.g. {self.layers[0].name!r}.")
             if not isinstance(w, np.ndarray) or w.dtype != _F32:
                 raise InputError(
                     f"weights[{name!r}] has type {type(w).__name__} / dtype {getattr(w, 'dtype', None)}; it must "
-                    f"be a float32 ndarray. Use .astype(np.float32) on the replacement."
-                )
+                    f"be a float32 ndarray. Use .astype(np.float32) on the replacement.")
             if w.shape != self._layer_shapes[name]:
                 raise InputError(
                     f"weights[{name!r}] has shape {w.shape}; the layer's weight has shape "
-                    f"{self._layer_shapes[name]}. Give a replacement of the same shape."
-                )
-            params[name] = np.ascontiguousarray(w)
-        return params
+                    f"{self._layer_shapes[name]}. Give a replacement of the same shape.")
+            out[name] = np.ascontiguousarray(w)
+        return out
 
-    def _check_x(self, x):
-        if not isinstance(x, np.ndarray) or x.dtype != _F32:
-            raise InputError(
-                f"x has dtype {getattr(x, 'dtype', type(x).__name__)}; the model reads float32 inputs. "
-                f"Use model.preprocess(images_uint8) first."
-            )
-        shape = tuple(self.input_spec["shape"])
-        if x.shape[1:] != shape:
-            raise InputError(f"x has shape {x.shape}; this model reads (N, {', '.join(map(str, shape))}).")
-        return np.ascontiguousarray(x)
+    def _feeds(self, x, extra: dict) -> dict:
+        """Checked graph inputs from ``x`` (an array for the first input, or a dict) and keyword arrays."""
+        given = dict(x) if isinstance(x, dict) else {self.input_names[0]: x}
+        given.update({k: v for k, v in extra.items() if v is not None})
+        unknown = sorted(set(given) - set(self.input_names))
+        if unknown:
+            raise InputError(f"inputs {unknown} are not inputs of this model; it reads {self.input_names}.")
+        feeds = {}
+        for spec in self.graph.inputs:
+            name = spec["name"]
+            a = given.get(name)
+            if a is None:
+                if self.tokens and name in ("attention_mask", "token_type_ids") and "input_ids" in given:
+                    n_t = np.shape(given["input_ids"])
+                    a = np.ones(n_t, np.int64) if name == "attention_mask" else np.zeros(n_t, np.int64)
+                else:
+                    raise InputError(f"input {name!r} is missing; this model reads {self.input_names}.")
+            feeds[name] = self._check_input(name, spec, a)
+        if self.tokens:
+            ids = feeds["input_ids"]
+            for name in ("attention_mask", "token_type_ids"):
+                if name in feeds and feeds[name].shape != ids.shape:
+                    raise InputError(f"{name} has shape {feeds[name].shape}; it must match input_ids {ids.shape}.")
+            if "attention_mask" in feeds and feeds["attention_mask"].size and not np.isin(
+                    feeds["attention_mask"], (0, 1)).all():
+                raise InputError("attention_mask holds values other than 0 and 1; give 1 for real tokens and 0 "
+                                 "for padding.")
+        n = {len(a) for a in feeds.values()}
+        if len(n) > 1:
+            raise InputError(f"the inputs have different numbers of rows {sorted(n)}; give one row per example.")
+        return feeds
+
+    @staticmethod
+    def _check_input(name, spec, a):
+        want = tuple(spec["shape"][1:])
+        if spec["dtype"].startswith("float"):
+            if not isinstance(a, np.ndarray) or a.dtype != _F32:
+                raise InputError(f"x has dtype {getattr(a, 'dtype', type(a).__name__)}; the model reads float32 "
+                                 f"inputs. Use model.preprocess(images_uint8) first.")
+        else:
+            a = np.asarray(a)
+            if not np.issubdtype(a.dtype, np.integer):
+                raise InputError(f"{name} has shape {a.shape} and dtype {a.dtype}; give an integer array of shape "
+                                 f"(N, {', '.join('T' if s is None else str(s) for s in want)}).")
+            a = a.astype(np.int64, copy=False)
+        if a.ndim != len(want) + 1 or any(s is not None and s != d for s, d in zip(want, a.shape[1:])):
+            shown = ", ".join("T" if s is None else str(s) for s in want)
+            raise InputError(f"{'x' if name == 'images' else name} has shape {a.shape}; this model reads (N, {shown}).")
+        return np.ascontiguousarray(a)
 
     def _batch(self, batch_size) -> int:
         if batch_size is None:
@@ -284,15 +268,17 @@ class Model:
         return int(batch_size)
 
     # -- forward ------------------------------------------------------------------------------------------
-    def prepare(self, x, batch_size: int | None = None) -> PreparedInput:
-        """Cache the input-only work of ``x`` (the first layer's im2col) for repeated forward passes.
+    def prepare(self, x, batch_size: int | None = None, **inputs) -> PreparedInput:
+        """Check ``x`` once and cache its input-only work (the im2col of the convolutions that read it).
 
         Parameters
         ----------
-        x : ndarray of float32
-            Preprocessed inputs (N, C, H, W).
+        x : ndarray or dict of str to ndarray
+            Preprocessed images (N, C, H, W), token ids (N, T), or a dict of the graph's inputs.
         batch_size : int, optional
             Chunk size of the forward passes that will use the cache.
+        **inputs : ndarray
+            Further graph inputs by name (``attention_mask=...``).
 
         Returns
         -------
@@ -300,56 +286,88 @@ class Model:
             Pass it in place of ``x`` to :meth:`forward` / ``model(...)``; it holds memory of the order of
             ``N * H * W * kh * kw * 4`` bytes.
         """
-        x = self._check_x(x)
-        return PreparedInput(x, self._batch(batch_size), id(self))
+        return PreparedInput(x, self._feeds(x, inputs), self._batch(batch_size), id(self))
 
-    def __call__(self, x, weights=None):
-        """Logits (N, classes) float32 of inputs ``x`` (float32 or :class:`PreparedInput`)."""
-        return self.forward(x, weights)
+    def __call__(self, x, weights=None, **inputs):
+        """The model's output (logits for a classifier, the pooled embedding for an encoder), float32."""
+        return self.forward(x, weights, **inputs)
 
-    def forward(self, x, weights=None, batch_size: int | None = None) -> np.ndarray:
+    def forward(self, x, weights=None, batch_size: int | None = None, **inputs) -> np.ndarray:
         """Run the network on ``x`` in chunks of ``batch_size``, with ``weights`` replacing clean weights.
 
         Parameters
         ----------
-        x : ndarray of float32 (N, C, H, W), or PreparedInput
-            Preprocessed inputs (:meth:`preprocess`), or the result of :meth:`prepare`.
+        x : ndarray, dict of str to ndarray, or PreparedInput
+            Preprocessed images (:meth:`preprocess`), token ids, a dict of the graph's inputs, or the result
+            of :meth:`prepare`.
         weights : dict of str to ndarray of float32, optional
             Replacement weight per quantizable layer name (same shape as ``layer.weight``); read, never
             copied or modified. Layers not named keep their clean weight.
         batch_size : int, optional
-            Images per chunk (bounds the memory); a :class:`PreparedInput` keeps its own.
+            Inputs per chunk (bounds the memory); a :class:`PreparedInput` keeps its own.
+        **inputs : ndarray
+            Further graph inputs by name (``attention_mask=...``, ``token_type_ids=...``).
 
         Returns
         -------
-        ndarray of float32, shape (N, classes)
-            Logits.
+        ndarray of float32
+            The graph's last output: logits (N, classes), or the pooled embedding (N, D) of an encoder.
         """
-        params = self._resolve(weights)
+        return self.outputs(x, weights, batch_size, **inputs)[self.graph.outputs[-1]]
+
+    def outputs(self, x, weights=None, batch_size: int | None = None, **inputs) -> dict:
+        """Every graph output, by name (see :meth:`forward`)."""
+        from .graph import run
+        from .ops import Context
+
+        swap = self._resolve(weights)
         if isinstance(x, PreparedInput):
             if x.model_id != id(self):
                 raise InputError("x was prepared by another model; call this model's prepare(x).")
-            bs, data, caches, buffers = x.batch_size, x.x, x.caches, x.buffers
+            feeds, bs, caches, buffers = x.feeds, x.batch_size, x.caches, x.buffers
         else:
-            data = self._check_x(x)
-            bs = self._batch(batch_size)
-            caches, buffers = None, {}
-        outs = []
-        for k, start in enumerate(range(0, len(data), bs)):
-            scratch = Scratch(None if caches is None else caches[k], buffers)
-            outs.append(self._run(data[start:start + bs], params, scratch))
-        if not outs:
-            return self._run(data, params, Scratch(None, buffers))
-        return outs[0] if len(outs) == 1 else np.concatenate(outs)
+            feeds = self._feeds(x, inputs)
+            bs, caches, buffers = self._batch(batch_size), None, {}
+        n = len(next(iter(feeds.values())))
+        parts = []
+        for k, start in enumerate(range(0, max(n, 1), bs)):
+            chunk = {name: a[start:start + bs] for name, a in feeds.items()}
+            ctx = Context(None if caches is None else caches[k], buffers)
+            parts.append(run(self.graph, self.params, chunk, swap, ctx))
+        if len(parts) == 1:
+            return parts[0]
+        return {name: np.concatenate([p[name] for p in parts]) for name in self.graph.outputs}
 
-    def _run(self, x, p, scratch: Scratch):
-        raise NotImplementedError
+    def encode(self, input_ids, attention_mask=None, token_type_ids=None, *, weights=None, batch_size=None):
+        """Encode token ids.
+
+        Parameters
+        ----------
+        input_ids : array of int, shape (N, T)
+            Token ids, 0 <= id < the vocabulary size, T <= the number of position embeddings.
+        attention_mask : array of {0, 1}, shape (N, T), optional
+            1 for real tokens, 0 for padding; all ones when omitted.
+        token_type_ids : array of int, shape (N, T), optional
+            Segment ids (0 when omitted).
+        weights : dict of str to ndarray of float32, optional
+            Replacement weights per quantizable layer (see :meth:`forward`).
+        batch_size : int, optional
+            Sequences per chunk.
+
+        Returns
+        -------
+        last_hidden_state : ndarray of float32, shape (N, T, hidden_size)
+        mean_pooled : ndarray of float32, shape (N, hidden_size)
+            Mean of the hidden states over the tokens whose mask is 1.
+        """
+        if "last_hidden_state" not in self.graph.outputs or "pooled" not in self.graph.outputs:
+            raise InputError(f"this {self.arch} model is a {self.task} without last_hidden_state and pooled "
+                             f"outputs; call model(x) instead of encode().")
+        extra = {k: v for k, v in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids))
+                 if k in self.input_names}
+        out = self.outputs(input_ids, weights, batch_size, **extra)
+        return out["last_hidden_state"], out["pooled"]
 
     def __repr__(self) -> str:
         n = sum(a.size for a in self.params.values())
-        return f"<{type(self).__name__} {self.arch}: {len(self.layers)} quantizable layers, {n} parameters>"
-
-
-def _listing(items, limit: int = 8) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
+        return f"<Model {self.arch}: {len(self.graph.nodes)} nodes, {len(self.layers)} quantizable layers, {n} parameters>"

@@ -4,7 +4,7 @@ Every function reads its weights as arguments and never modifies them; the PyTor
 (conv weight ``(C_out, C_in / groups, kh, kw)``, linear weight ``(out, in)``). Each layer matches
 ``torch.nn.functional`` (``tests/test_layers.py``).
 
-The CNN models of :mod:`wkbnoise.runtime.models` run internally in a channel-major ``(C, N, H, W)``
+The graph walk (:mod:`wkbnoise.runtime.graph`) keeps image activations in a channel-major ``(C, N, H, W)``
 layout ("CNHW"): a convolution is then one BLAS matrix product ``W (C_out, C_in kh kw) @ cols (C_in kh kw,
 N Ho Wo)`` that reads the PyTorch weight as it is stored and writes the next layer's input directly.
 The ``*_cnhw`` functions are that internal form; the public NCHW functions wrap them.
@@ -20,8 +20,7 @@ from . import _kernels
 
 __all__ = [
     "conv2d", "linear", "relu", "relu6", "gelu", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
-    "flatten", "add", "layer_norm", "softmax", "self_attention", "embeddings", "prenorm_block",
-    "postnorm_block",
+    "flatten", "add", "layer_norm", "softmax", "attention", "attention_bias",
 ]
 
 _F32 = np.float32
@@ -283,61 +282,21 @@ def attention_bias(attention_mask):
     return ((1 - m.astype(_F32)) * np.finfo(_F32).min)[:, None, None, :]
 
 
-def self_attention(x, wq, bq, wk, bk, wv, bv, wo, bo, *, heads: int, bias=None):
-    """Multi-head self-attention of (N, T, D) tokens; returns (N, T, D).
+def attention(q, k, v, *, heads: int, bias=None):
+    """Multi-head scaled dot-product attention of (N, T, D) projections; returns (N, T, D).
 
-    ``softmax(q k^T / sqrt(D / heads) + bias) v`` per head, then the output projection ``wo``. ``bias`` is
-    an additive (N, 1, 1, T) mask, e.g. :func:`attention_bias` of a padding mask.
+    ``softmax(q_h k_h^T / sqrt(D / heads) + bias) v_h`` per head, heads concatenated. ``bias`` is an
+    additive (N, 1, 1, T) mask, e.g. :func:`attention_bias` of a padding mask.
     """
-    N, T, D = x.shape
+    N, T, D = q.shape
     dh = D // heads
-    x2 = x.reshape(N * T, D)
 
-    def heads_of(w, b):
-        return (linear(x2, w, b)).reshape(N, T, heads, dh).transpose(0, 2, 1, 3)
+    def split(a):
+        return a.reshape(N, a.shape[1], heads, dh).transpose(0, 2, 1, 3)
 
-    q, k, v = heads_of(wq, bq), heads_of(wk, bk), heads_of(wv, bv)
-    q *= _F32(1.0 / math.sqrt(dh))
-    scores = np.matmul(q, k.transpose(0, 1, 3, 2))
+    qh = split(q) * _F32(1.0 / math.sqrt(dh))
+    scores = np.matmul(qh, split(k).transpose(0, 1, 3, 2))
     if bias is not None:
         scores += bias
     p = softmax(scores, axis=-1)
-    ctx = np.matmul(p, v).transpose(0, 2, 1, 3).reshape(N * T, D)
-    return linear(ctx, wo, bo).reshape(N, T, D)
-
-
-def embeddings(input_ids, token_type_ids, word, position, token_type, ln_w, ln_b, eps: float):
-    """BERT embeddings: word + position + token-type rows, then LayerNorm; (N, T) ids -> (N, T, D)."""
-    ids = np.asarray(input_ids, dtype=np.int64)
-    T = ids.shape[1]
-    h = word[ids] + position[:T][None]
-    h += token_type[np.asarray(token_type_ids, dtype=np.int64)]
-    return layer_norm(h, ln_w, ln_b, eps)
-
-
-def prenorm_block(x, p, prefix: str, *, heads: int, eps: float, bias=None):
-    """ViT encoder block (timm names under ``prefix``): ``x + attn(norm1 x)``, then ``x + mlp(norm2 x)``."""
-    h = layer_norm(x, p[prefix + "norm1.weight"], p[prefix + "norm1.bias"], eps)
-    qkv_w, qkv_b = p[prefix + "attn.qkv.weight"], p[prefix + "attn.qkv.bias"]
-    D = x.shape[-1]
-    x = x + self_attention(h, qkv_w[:D], qkv_b[:D], qkv_w[D:2 * D], qkv_b[D:2 * D], qkv_w[2 * D:],
-                           qkv_b[2 * D:], p[prefix + "attn.proj.weight"], p[prefix + "attn.proj.bias"],
-                           heads=heads, bias=bias)
-    h = layer_norm(x, p[prefix + "norm2.weight"], p[prefix + "norm2.bias"], eps)
-    h = gelu(linear(h, p[prefix + "mlp.fc1.weight"], p[prefix + "mlp.fc1.bias"]))
-    x += linear(h, p[prefix + "mlp.fc2.weight"], p[prefix + "mlp.fc2.bias"])
-    return x
-
-
-def postnorm_block(x, p, prefix: str, *, heads: int, eps: float, bias=None, act: str = "none"):
-    """BERT encoder layer (HF names under ``prefix``): ``LN(x + attn x)``, then ``LN(h + ffn h)``."""
-    a = prefix + "attention."
-    att = self_attention(x, p[a + "self.query.weight"], p[a + "self.query.bias"], p[a + "self.key.weight"],
-                         p[a + "self.key.bias"], p[a + "self.value.weight"], p[a + "self.value.bias"],
-                         p[a + "output.dense.weight"], p[a + "output.dense.bias"], heads=heads, bias=bias)
-    att += x
-    h = layer_norm(att, p[a + "output.LayerNorm.weight"], p[a + "output.LayerNorm.bias"], eps)
-    f = gelu(linear(h, p[prefix + "intermediate.dense.weight"], p[prefix + "intermediate.dense.bias"]), act)
-    f = linear(f, p[prefix + "output.dense.weight"], p[prefix + "output.dense.bias"])
-    f += h
-    return layer_norm(f, p[prefix + "output.LayerNorm.weight"], p[prefix + "output.LayerNorm.bias"], eps)
+    return np.matmul(p, split(v)).transpose(0, 2, 1, 3).reshape(N, T, D)

@@ -1,7 +1,15 @@
-"""``load_model``: a safetensors file (+ metadata, or a Hugging Face config.json) -> a runnable model."""
+"""``load_model``: a weight file, a Hugging Face folder or an exported network -> a runnable :class:`Model`.
+
+Every model is a graph (:mod:`wkbnoise.runtime.graph`) run by the same walk. A safetensors file whose
+metadata holds ``wkbnoise.graph`` is loaded from that graph; a zoo file (``wkbnoise.arch``) is built by its
+architecture's builder (:mod:`wkbnoise.runtime.builders`); a Hugging Face checkpoint (``config.json`` +
+``model.safetensors``) by :mod:`wkbnoise.importers.huggingface`; ``.onnx`` and Keras ``.h5`` files by their
+importers.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -9,49 +17,124 @@ import numpy as np
 
 from ..errors import InputError, ModelFileError
 from .base import Model, PreparedInput
-from .cnn import VGG, LeNet5, MobileNetV2, ResNet20
-from .encoders import BertEncoder, ViT
+from .builders import ARCHITECTURES, build_zoo
+from .graph import Graph
 from .loader import read_safetensors
 
-__all__ = ["ARCHITECTURES", "load_model", "accuracy", "predict"]
+__all__ = ["ARCHITECTURES", "load_model", "model_from_graph", "accuracy", "predict", "save_model"]
 
-#: architecture name (``wkbnoise.arch`` metadata) -> model class
-ARCHITECTURES = {cls.arch: cls for cls in (LeNet5, VGG, ResNet20, MobileNetV2, ViT)}
+#: file suffix -> (importer module, optional extra that provides its parser)
+IMPORTERS = {".onnx": ("onnx", "onnx"), ".h5": ("keras_h5", None), ".hdf5": ("keras_h5", None),
+             ".keras": ("keras_h5", None)}
 
-_BERT_KEY = "embeddings.word_embeddings.weight"
+_DEFAULT_INPUT = {"shape": [1, 28, 28], "mean": 0.1307, "std": 0.3081}
 
 
-def _read_config(config, path: Path) -> dict:
-    if isinstance(config, dict):
-        return dict(config)
-    cfg_path = Path(config) if config is not None else path.with_name("config.json")
-    if not cfg_path.is_file():
-        raise ModelFileError(
-            f"path={str(path)!r} holds a BERT encoder without wkbnoise metadata and no config was found at "
-            f"{str(cfg_path)!r}. Give its Hugging Face config.json with --config (config= in Python)."
-        )
+def _json_meta(meta: dict, key: str, path, default):
+    if key not in meta:
+        return default
     try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"config={str(cfg_path)!r} is not valid JSON ({exc}). Give the config.json "
-                             f"that Hugging Face saved with the model.") from None
+        return json.loads(meta[key])
+    except json.JSONDecodeError:
+        raise ModelFileError(f"path={str(path)!r}: metadata {key}={meta[key][:80]!r} is not JSON. Write it with "
+                             f"json.dumps(...).") from None
+
+
+def model_from_graph(graph: Graph, params: dict, *, arch="graph", config=None, metadata=None, path=None) -> Model:
+    """A :class:`Model` from a graph and its initializers, checked by a forward pass on one input.
+
+    Raises
+    ------
+    ModelFileError
+        A graph that does not fit its tensors (dangling names, missing initializers, shapes that do not chain).
+    """
+    params = {k: (v if v.dtype.kind != "f" or v.dtype == np.float32 else v.astype(np.float32))
+              for k, v in params.items()}
+    model = Model(graph, params, arch=arch, config=config, metadata=metadata, path=path)
+    _dry_run(model, path)
+    return model
+
+
+def _dry_run(model: Model, path) -> None:
+    """Run one input of the declared shape, so a graph whose shapes do not chain fails at load, not later."""
+    feeds = {}
+    for spec in model.graph.inputs:
+        dims = spec["shape"][1:]
+        if spec["dtype"].startswith("float"):
+            if any(d is None for d in dims):
+                return
+            feeds[spec["name"]] = np.zeros((1, *dims), np.float32)
+        else:
+            feeds[spec["name"]] = np.zeros((1, *[2 if d is None else d for d in dims]), np.int64)
+    if "attention_mask" in feeds:
+        feeds["attention_mask"][:] = 1
+    try:
+        model.outputs(feeds)
+    except InputError as exc:
+        raise ModelFileError(f"path={str(path)!r}: the graph does not run on an input of its declared shape: "
+                             f"{exc}") from None
+
+
+def _load_graph_file(f, path) -> Model:
+    meta = f.metadata
+    graph = Graph.from_json(meta["wkbnoise.graph"], path)
+    config = _json_meta(meta, "wkbnoise.config", path, {})
+    return model_from_graph(graph, dict(f.tensors), arch=meta.get("wkbnoise.arch", "graph"),
+                            config=config if isinstance(config, dict) else {}, metadata=meta, path=path)
+
+
+def _load_zoo_file(f, path, config) -> Model:
+    meta = f.metadata
+    arch = meta["wkbnoise.arch"]
+    if arch not in ARCHITECTURES:
+        raise ModelFileError(
+            f"path={str(path)!r}: metadata wkbnoise.arch={arch!r} is not a known architecture; the runtime "
+            f"builds {', '.join(ARCHITECTURES)}, Hugging Face BERT/ViT checkpoints and converted graphs.")
+    cfg = _json_meta(meta, "wkbnoise.config", path, {})
     if not isinstance(cfg, dict):
-        raise ModelFileError(f"config={str(cfg_path)!r} is not a JSON object.")
-    return cfg
+        raise ModelFileError(f"path={str(path)!r}: metadata wkbnoise.config must be a JSON object.")
+    if isinstance(config, dict):
+        cfg.update(config)
+    task = meta.get("wkbnoise.task", "classifier")
+    if task != "classifier":
+        raise ModelFileError(f"path={str(path)!r}: metadata wkbnoise.task={task!r}; the {arch} builder makes "
+                             f"a 'classifier'.")
+    spec = dict(_DEFAULT_INPUT)
+    given = _json_meta(meta, "wkbnoise.input", path, {})
+    if not isinstance(given, dict):
+        raise ModelFileError(f"path={str(path)!r}: metadata wkbnoise.input must be a JSON object such as "
+                             f'{json.dumps(_DEFAULT_INPUT)}.')
+    spec.update(given)
+    graph, params, cfg = build_zoo(arch, f.tensors, cfg, spec, path)
+    return model_from_graph(graph, params, arch=arch, config=cfg, metadata=meta, path=path)
+
+
+def _import(path: Path, suffix: str):
+    module_name, extra = IMPORTERS[suffix]
+    try:
+        module = importlib.import_module(f"wkbnoise.importers.{module_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name and not exc.name.startswith("wkbnoise"):
+            raise ModelFileError(f"path={str(path)!r}: reading {suffix} files needs the {exc.name!r} package; "
+                                 f"install it with `pip install {extra or exc.name}`.") from None
+        raise ModelFileError(f"path={str(path)!r}: this wkbnoise has no {suffix} importer "
+                             f"(wkbnoise.importers.{module_name}).") from None
+    return module
 
 
 def load_model(path, config=None) -> Model:
-    """Load a network from a safetensors file.
+    """Load a network.
 
     Parameters
     ----------
     path : str or Path
-        A ``.safetensors`` file: a wkbnoise/PyTorch export whose ``__metadata__`` has ``wkbnoise.arch`` and
-        ``wkbnoise.config`` (docs/internals.md), or a Hugging Face ``BertModel`` (keys with or without a
-        ``bert.`` prefix).
+        A ``.safetensors`` file (a zoo/PyTorch export with ``wkbnoise.arch`` metadata, a converted file with
+        ``wkbnoise.graph`` metadata, or a Hugging Face BERT/ViT weight file with ``config.json`` beside it),
+        a Hugging Face model folder (``config.json`` + ``model.safetensors``), an ``.onnx`` file or a Keras
+        ``.h5``/``.hdf5`` file.
     config : str, Path or dict, optional
-        For BERT files: the Hugging Face ``config.json`` (default: ``config.json`` beside ``path``). For a
-        wkbnoise file: a config overriding the metadata's.
+        For Hugging Face files: the ``config.json`` (default: the one beside the weights). For a zoo file: a
+        config overriding the metadata's.
 
     Returns
     -------
@@ -61,59 +144,66 @@ def load_model(path, config=None) -> Model:
     Raises
     ------
     ModelFileError
-        A file that is not safetensors, truncated, a pickle checkpoint, with missing/unexpected keys, shape
-        mismatches, an unknown architecture or an integer tensor where a weight belongs.
+        A file that cannot be read or run: not safetensors, truncated, a pickle checkpoint, missing or
+        unexpected tensors, shape mismatches, an unknown architecture, an operator the runtime lacks.
 
     Examples
     --------
-    >>> from wkbnoise.runtime import load_model
-    >>> from wkbnoise import zoo
+    >>> from wkbnoise import load_model, zoo
     >>> model = load_model(zoo.path("lenet5"))  # doctest: +SKIP
     >>> model.arch  # doctest: +SKIP
     'lenet5'
     """
     path = Path(path)
+    if path.is_dir():
+        from ..importers import huggingface
+
+        return huggingface.load(path, config)
+    suffix = path.suffix.lower()
+    if suffix in IMPORTERS:
+        if not path.is_file():
+            raise ModelFileError(f"path={str(path)!r} does not exist or is not a file.")
+        module = _import(path, suffix)
+        graph, params = getattr(module, f"read_{module.__name__.rsplit('.', 1)[-1]}")(path)
+        return model_from_graph(graph, params, arch=module.__name__.rsplit(".", 1)[-1], path=path,
+                                metadata={"wkbnoise.source": str(path)})
     f = read_safetensors(path)
     meta = f.metadata
-    arch = meta.get("wkbnoise.arch")
-    if arch is None:
-        prefix = next((pre for pre in ("", "bert.") if pre + _BERT_KEY in f.tensors), None)
-        if prefix is None:
-            raise ModelFileError(
-                f"path={str(path)!r} has no 'wkbnoise.arch' in its metadata and is not a Hugging Face BERT "
-                f"encoder. Save it with metadata={{'wkbnoise.arch': one of {sorted(ARCHITECTURES)}, "
-                f"'wkbnoise.config': json.dumps(config)}} (docs/internals.md)."
-            )
-        return BertEncoder(f.tensors, _read_config(config, path), meta, path, prefix=prefix)
-    if arch == "bert":
-        prefix = "bert." if "bert." + _BERT_KEY in f.tensors else ""
-        return BertEncoder(f.tensors, _read_config(config, path), meta, path, prefix=prefix)
-    if arch not in ARCHITECTURES:
-        raise ModelFileError(
-            f"path={str(path)!r}: metadata wkbnoise.arch={arch!r} is not a known architecture; the runtime "
-            f"builds {', '.join(ARCHITECTURES)} and Hugging Face BERT encoders."
-        )
-    cfg = {}
-    if "wkbnoise.config" in meta:
-        try:
-            cfg = json.loads(meta["wkbnoise.config"])
-        except json.JSONDecodeError:
-            raise ModelFileError(f"path={str(path)!r}: metadata wkbnoise.config={meta['wkbnoise.config']!r} is "
-                                 f"not JSON. Write it with json.dumps(config).") from None
-        if not isinstance(cfg, dict):
-            raise ModelFileError(f"path={str(path)!r}: metadata wkbnoise.config must be a JSON object.")
-    if isinstance(config, dict):
-        cfg.update(config)
-    task = meta.get("wkbnoise.task", "classifier")
-    if task != "classifier":
-        raise ModelFileError(f"path={str(path)!r}: metadata wkbnoise.task={task!r}; the {arch} builder makes "
-                             f"a 'classifier'.")
-    try:
-        return ARCHITECTURES[arch](f.tensors, cfg, meta, path)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise ModelFileError(f"path={str(path)!r}: wkbnoise.config={json.dumps(cfg)} does not describe a "
-                             f"{arch} ({type(exc).__name__}: {exc}). Use the config the weights were "
-                             f"trained with.") from None
+    if "wkbnoise.graph" in meta:
+        return _load_graph_file(f, path)
+    if meta.get("wkbnoise.arch") not in (None, "bert", "vit-hf"):
+        return _load_zoo_file(f, path, config)
+    from ..importers import huggingface
+
+    if huggingface.recognizes(f.tensors) or meta.get("wkbnoise.arch") in ("bert", "vit-hf"):
+        return huggingface.from_file(f, config)
+    raise ModelFileError(
+        f"path={str(path)!r} has no 'wkbnoise.arch' in its metadata and is not a Hugging Face BERT or ViT "
+        f"checkpoint. Save it with metadata={{'wkbnoise.arch': one of {sorted(ARCHITECTURES)}, "
+        f"'wkbnoise.config': json.dumps(config)}}, or convert it with `python -m wkbnoise convert`.")
+
+
+def save_model(model: Model, out) -> Path:
+    """Write ``model`` as one safetensors file: its initializers and its graph (``wkbnoise.graph`` metadata).
+
+    Loading the file gives the same graph and the same weights, hence bit-identical outputs.
+    """
+    from safetensors.numpy import save_file
+
+    out = Path(out)
+    if out.suffix != ".safetensors":
+        raise InputError(f"out={str(out)!r} must end in .safetensors.")
+    meta = {"format": "pt", "wkbnoise.graph": model.graph.to_json(), "wkbnoise.arch": model.arch,
+            "wkbnoise.config": json.dumps(model.config), "wkbnoise.task": model.task}
+    for key in ("wkbnoise.float_accuracy",):
+        if key in model.metadata:
+            meta[key] = model.metadata[key]
+    if model.input_spec.get("shape") is not None:
+        meta["wkbnoise.input"] = json.dumps({k: model.input_spec[k] for k in ("shape", "mean", "std")})
+    tensors = {k: np.ascontiguousarray(v) for k, v in model.params.items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(out), metadata=meta)
+    return out
 
 
 def _inputs(model: Model, images):

@@ -21,8 +21,6 @@ layer's input directly, without a transpose per layer.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from scipy import special
 
@@ -483,21 +481,9 @@ def _cast(inputs, attrs, ctx):
 # wkbnoise operators
 # ---------------------------------------------------------------------------------------------------------
 def _attention(inputs, attrs, ctx):
-    q, k, v = inputs[:3]
     mask = inputs[3] if len(inputs) > 3 else None
-    heads = int(attrs["heads"])
-    N, T, D = q.shape
-    dh = D // heads
-
-    def split(a):
-        return a.reshape(N, a.shape[1], heads, dh).transpose(0, 2, 1, 3)
-
-    qh = split(q) * _F32(1.0 / math.sqrt(dh))
-    scores = np.matmul(qh, split(k).transpose(0, 1, 3, 2))
-    if mask is not None:
-        scores += layers.attention_bias(mask)
-    p = layers.softmax(scores, axis=-1)
-    return [np.matmul(p, split(v)).transpose(0, 2, 1, 3).reshape(N, T, D)]
+    bias = None if mask is None else layers.attention_bias(mask)
+    return [layers.attention(*inputs[:3], heads=int(attrs["heads"]), bias=bias)]
 
 
 def _prepend_token(inputs, attrs, ctx):

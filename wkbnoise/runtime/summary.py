@@ -35,7 +35,8 @@ def int8_weights(model: Model, bits: int = 8) -> dict[str, np.ndarray]:
 
 def is_mnist_classifier(model: Model) -> bool:
     """True for a classifier that reads the bundled MNIST images (1x28x28) and has 10 outputs."""
-    return model.task == "classifier" and list(model.input_spec.get("shape") or []) == [1, 28, 28]
+    shape = list(model.input_spec.get("shape") or [])
+    return model.task == "classifier" and shape in ([1, 28, 28], [28, 28, 1])
 
 
 def describe(model: Model, images=None, labels=None) -> dict:
@@ -45,7 +46,7 @@ def describe(model: Model, images=None, labels=None) -> dict:
                "w_inf": float(np.max(np.abs(ly.weight)))} for ly in model.layers]
     out = {"arch": model.arch, "task": model.task, "config": model.config,
            "path": None if model.path is None else str(model.path),
-           "parameters": int(sum(a.size for a in model.params.values())),
+           "nodes": len(model.graph.nodes), "parameters": int(sum(a.size for a in model.params.values())),
            "quantizable_weights": int(sum(ly.n_weights for ly in model.layers)), "layers": layers}
     stored = model.metadata.get("wkbnoise.float_accuracy")
     if stored is not None:
