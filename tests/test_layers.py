@@ -175,7 +175,6 @@ def _mha_torch(torch, x, wq, bq, wk, bk, wv, bv, wo, bo, heads, mask=None):
 def _block(p, names, *, prenorm, mask=None, eps, heads, dim, mlp):
     """One encoder layer built by the graph builder from tensors ``p`` and run through the graph."""
     from wkbnoise.runtime.builders import GraphBuilder, encoder_block
-    from wkbnoise.runtime.graph import run
 
     b = GraphBuilder(p, "a test block")
     out = encoder_block(b, "x", names, dim=dim, heads=heads, mlp=mlp, eps=eps, prenorm=prenorm,

@@ -179,7 +179,7 @@ class Model:
             images = images[..., None] if nhwc else images[:, None]
         elif channels == 1 and nhwc and images.ndim == 4 and images.shape[1] == 1:
             images = images.reshape(images.shape[0], *images.shape[2:], 1)
-        if images.ndim != len(shape) + 1 or any(s is not None and s != d for s, d in zip(shape, images.shape[1:])):
+        if images.ndim != len(shape) + 1 or any(s is not None and s != d for s, d in zip(shape, images.shape[1:], strict=True)):
             raise InputError(f"images has shape {images.shape}; this model reads (N, {', '.join(map(str, shape))}).")
         x = images.astype(_F32) / _F32(1.0 / self.input_spec["scale"])
         mean = np.asarray(self.input_spec["mean"], _F32)
@@ -255,7 +255,7 @@ class Model:
                 raise InputError(f"{name} has shape {a.shape} and dtype {a.dtype}; give an integer array of shape "
                                  f"(N, {', '.join('T' if s is None else str(s) for s in want)}).")
             a = a.astype(np.int64, copy=False)
-        if a.ndim != len(want) + 1 or any(s is not None and s != d for s, d in zip(want, a.shape[1:])):
+        if a.ndim != len(want) + 1 or any(s is not None and s != d for s, d in zip(want, a.shape[1:], strict=False)):
             shown = ", ".join("T" if s is None else str(s) for s in want)
             raise InputError(f"{'x' if name == 'images' else name} has shape {a.shape}; this model reads (N, {shown}).")
         return np.ascontiguousarray(a)
