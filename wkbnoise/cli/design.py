@@ -17,7 +17,7 @@ class DesignCommands:
     """Mixin of :class:`wkbnoise.cli.Cli`."""
 
     def design(self, model="lenet5", material="SiO2", years=10.0, cell="flash", target=0.95, codes=None,
-               thickness_nm="3.5:6.0:0.1", trials=5, images=200, seed=0, out=None, png=None, inputs=None,
+               thickness_nm="3.5:6.0:0.1", trials=5, max_trials=15, images=200, seed=0, out=None, png=None, inputs=None,
                labels=None, json=False):
         """Which oxide, and how many check bits, keep MODEL at the target after YEARS? The design table.
 
@@ -37,7 +37,8 @@ class DesignCommands:
             target: fraction of the clean INT8 metric to keep, in (0, 1] (default 0.95).
             codes: comma-separated codes: ideal, secded-72-64, secded-39-32, bch-64-t2, bch-64-t3 (default all).
             thickness_nm: oxide thicknesses START:STOP:STEP in nm, STOP included (default 3.5:6.0:0.1).
-            trials: Monte Carlo trials per point (>= 2; default 5).
+            trials: Monte Carlo trials of a first look at a point (>= 2; default 5).
+            max_trials: most trials per point: one whose 95 % interval straddles the goal gets more, up to this.
             images: test images per point (default 200).
             seed: root seed of every fault draw.
             out: HDF5 run file; an interrupted run resumes from it, one of another configuration is refused.
@@ -74,6 +75,7 @@ class DesignCommands:
         memory_flip_rates(material, thickness_nm=grid[-1], years=years, cell=cell)    # checks the physics inputs
         cfg = DesignConfig(model=model, material=material, years=years, cell=cell, thickness_nm=grid,
                            codes=code_list, target=target, trials=flag_int(trials, "trials", low=2),
+                           max_trials=flag_int(max_trials, "max-trials", low=2),
                            n_images=flag_int(images, "images", low=1, high=100_000), seed=flag_int(seed, "seed", low=0),
                            inputs=inputs, labels=labels)
         tmpdir = None
@@ -103,18 +105,19 @@ def format_design(result: dict) -> str:
     cfg = result["config"]
     lines = [f"wkbnoise design {result['model']}: {cfg['material']} {cfg['cell']} cell, {cfg['years']:g} years; "
              f"keep {cfg['target']:g} x INT8 {result['metric']} {result['int8']:.4f} = {result['goal']:.4f} "
-             f"(clean {result['clean']:.4f}); {cfg['trials']} trials x {cfg['n_images']} images per point",
-             f"{result['monte_carlo_points']} Monte Carlo points run, {result['pruned']} pruned by predicted distortion; "
+             f"(clean {result['clean']:.4f}); {cfg['trials']} to {cfg['max_trials']} trials x {cfg['n_images']} images per point",
+             f"{result['monte_carlo_points']} Monte Carlo points run ({result['monte_carlo_trials']} trials), "
+             f"{result['pruned']} plans decided by predicted distortion; "
              f"wall time {result['wall_s']:.0f} s" + (f"; run file {result['run_file']}" if result.get("run_file") else ""),
              "",
              f"{'t [nm]':>6} {'p(1->0)':>9} {'p(0->1)':>9} {'code':<13} {'method':<11} {'stored b/w':>10} "
-             f"{'check b/w':>9} {'prot b/w':>8} {'metric [95 % CI]':>24} {'D meas':>9} {'D pred':>9}"]
+             f"{'check b/w':>9} {'prot b/w':>8} {'metric [95 % CI]':>24} {'trials':>6} {'D meas':>9} {'D pred':>9}"]
     for r in result["rows"]:
         head = (f"{r['thickness_nm']:6.2f} {_g(r['p_down']):>9} {_g(r['p_up']):>9} {r['code']:<13} "
                 f"{r['method']:<11}")
         if r["reached"]:
             lines.append(head + f" {r['stored_bits_per_weight']:10.4f} {r['check_bits_per_weight']:9.4f} "
-                                f"{r['protected_bits_per_weight']:8.4f} {r['metric']:8.4f} [{r['lo']:.4f}, {r['hi']:.4f}] "
+                                f"{r['protected_bits_per_weight']:8.4f} {r['metric']:8.4f} [{r['lo']:.4f}, {r['hi']:.4f}] {r['trials']:6d} "
                                 f"{r['distortion']:9.3g} {r['predicted_distortion']:9.3g}")
         else:
             lines.append(head + f" no plan reaches the target ({r['basis']})")

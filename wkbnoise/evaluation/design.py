@@ -10,8 +10,10 @@ protections are searched:
 ``uniform-msp``
     the same top ``m`` planes in every layer, ``m = 0..8``.
 
-The answer is the cheapest plan whose mean Monte Carlo metric reaches ``target`` times the clean INT8
-metric (the plans are nested, so the search is a bisection over them). With a real code every stored bit of
+The answer is the cheapest plan judged above ``target`` times the clean INT8 metric: trials are added to a
+plan until the 95 % interval of its mean lies wholly above or below the goal (up to ``max_trials``), and the
+plans being nested, the search halves the gap between the cheapest plan judged above and the dearest below
+(:func:`wkbnoise.evaluation.crossing.find_crossing`). With a real code every stored bit of
 the protected planes' codewords flips and is decoded (:mod:`wkbnoise.codes`); with ``ideal`` the protected
 planes never err. Cost: **stored bits per weight** = 8 data bits + the check bits of whole codewords
 (``ceil(n_l m_l / k) (n - k)`` per layer) divided by the number of weights; for ``ideal`` the protected
@@ -20,9 +22,10 @@ data bits per weight stand in for the check bits (one check bit per protected bi
 **Pruning.** Every plan has a predicted output distortion ``D`` (the layers' sensitivities times the
 residual variance of their planes, the protected planes at the code's analytic residual rates). Each
 Monte Carlo point teaches the search where the target lies in ``D``: ``D*`` is the geometric mean of the
-largest ``D`` seen to pass and the smallest seen to fail. A plan with ``D > prune * D*`` is taken as
-failing and one with ``D < D* / prune`` as passing without Monte Carlo, so most of a sweep spends trials only
-near the crossing. Every reported plan is measured; a "predicted" row is one where even full protection is
+largest ``D`` judged above and the smallest judged below. Plans with ``D > prune * D*`` are left out as
+failing and plans with ``D < D* / prune`` as passing (the search runs on the window between), so most of a
+sweep spends trials only near the crossing; if nothing in the window is judged above, the search goes on up
+to full protection. Every reported plan is measured; a "predicted" row is one where even full protection is
 predicted to fail (``D > prune * D*``), and says so.
 
 Everything is written to a resumable HDF5 run file (:class:`~wkbnoise.evaluation.store.RunStore`): the
@@ -98,8 +101,11 @@ class DesignConfig:
     target : float
         Fraction of the clean INT8 metric to keep, in (0, 1].
     trials, n_images, calibration, draws, seed, bits : int
-        Monte Carlo trials per point, test images, calibration images and draws for the sensitivities,
-        root seed, quantization bits.
+        Monte Carlo trials of a first look at a point, test images, calibration images and draws for the
+        sensitivities, root seed, quantization bits.
+    max_trials : int
+        Most trials per point: a point whose 95 % interval still straddles the goal gets more trials, up
+        to this cap, and otherwise stays undecided.
     prune : float
         Distortion factor of the pruning window (> 1).
     inputs, labels : str or None
@@ -120,6 +126,7 @@ class DesignConfig:
     seed: int = 0
     bits: int = 8
     prune: float = 10.0
+    max_trials: int = 15
     inputs: str | None = None
     labels: str | None = None
 
@@ -143,6 +150,8 @@ class DesignConfig:
             raise InputError(f"--cell={self.cell!r} must be flash or dram.")
         if self.trials < 2:
             raise InputError(f"--trials={self.trials!r} must be >= 2 (the interval needs two trials).")
+        if self.max_trials < self.trials:
+            raise InputError(f"--max-trials={self.max_trials!r} must be >= --trials={self.trials!r}.")
         if not self.prune > 1:
             raise InputError(f"prune={self.prune!r} must be > 1.")
 
@@ -164,38 +173,50 @@ class _Search:
 
     def __init__(self, cfg, store, ev):
         self.cfg, self.store, self.ev = cfg, store, ev
-        self.goal = cfg.target * ev.int8_score
+        self.goal = ev.goal(cfg.target)
         self.passed_d: list[float] = []
         self.failed_d: list[float] = []
         self.n_mc = 0
+        self.n_trials = 0
         self.n_pruned = 0
+        self.bounds = (-1.0, 1.0) if ev.metric == "cosine" else (0.0, 1.0)
 
     def threshold(self) -> float | None:
         if not self.passed_d or not self.failed_d:
             return None
         return math.sqrt(max(max(self.passed_d), 1e-300) * max(min(self.failed_d), 1e-300))
 
-    def measure(self, key: str, rates, plan: dict, code: str, method: str, ids: tuple, d_pred: float) -> dict:
-        """Mean metric, interval and distortion of one plan (Monte Carlo, or read back from the run file)."""
-        if key not in self.store:
-            res = self.ev.run(rates, method=method, plan=plan, trials=self.cfg.trials, seed=self.cfg.seed,
-                              point=ids, code=code)
-            self.n_mc += 1
-            self.store.put(key, {"plan": json.dumps(plan), "predicted_distortion": d_pred},
-                           {"accuracy": res.accuracy, "distortion": res.distortion})
-        attrs, data = self.store.get(key)
-        acc = np.asarray(data["accuracy"], dtype=np.float64)
-        mean, half = _interval(acc)
-        ok = mean >= self.goal
-        (self.passed_d if ok else self.failed_d).append(d_pred)
-        return {"mean": mean, "lo": mean - half, "hi": mean + half, "ok": ok,
-                "distortion": float(np.mean(data["distortion"]))}
+    def trials(self, key: str, rates, plan: dict, code: str, method: str, ids: tuple, d_pred: float,
+               n: int) -> dict:
+        """The trials of one plan, extended to at least ``n`` (Monte Carlo, or read back from the run file)."""
+        have = self.store.get(key) if key in self.store else None
+        n_have = 0 if have is None else have[1]["accuracy"].size
+        if n_have < n:
+            res = self.ev.run(rates, method=method, plan=plan, trials=int(n) - n_have, seed=self.cfg.seed,
+                              point=ids, code=code, start=n_have)
+            data = {"accuracy": res.accuracy, "distortion": res.distortion}
+            if have is not None:
+                data = {k: np.concatenate([have[1][k], v]) for k, v in data.items()}
+            self.n_mc += n_have == 0
+            self.n_trials += int(n) - n_have
+            self.store.put(key, {"plan": json.dumps(plan), "predicted_distortion": d_pred}, data)
+        return self.store.get(key)[1]
 
-    def smallest_passing(self, cands: list, evaluate) -> tuple[int | None, str]:
-        """Index of the cheapest candidate that passes (candidates nested, cost increasing) and how it was found.
+    def crossing(self, cands: list, measure):
+        """The cheapest candidate judged above the goal (candidates nested, cost increasing).
 
-        ``cands[i] = (plan, predicted D)``; ``evaluate(i)`` runs or reads the point and returns its result.
+        ``cands[i] = (plan, predicted D)``; ``measure(i, n)`` returns the trial values of candidate ``i``
+        extended to at least ``n`` trials. Candidates predicted to fail (``D > prune D*``) below the window, and
+        predicted to pass (``D < D* / prune``) above it, are left out of the sequential search
+        (:func:`~wkbnoise.evaluation.crossing.find_crossing`); if nothing in the window is judged above,
+        the search goes on over every candidate up to full protection.
+
+        Returns
+        -------
+        (index or None, basis, CrossingResult or None, offset)
         """
+        from .crossing import find_crossing
+
         d_star = self.threshold()
         k = self.cfg.prune
 
@@ -211,52 +232,31 @@ class _Search:
 
         top = len(cands) - 1
         if predicted(top) is False:
-            self.n_pruned += 1
-            return None, "predicted"
-        known: dict[int, bool] = {}
+            self.n_pruned += top + 1
+            return None, "predicted", None, 0
+        lo = 0
+        while lo < top and predicted(lo) is False:
+            lo += 1
+        hi = lo
+        while hi < top and predicted(hi) is not True:
+            hi += 1
+        self.n_pruned += lo + top - hi
 
-        def run(i):
-            known[i] = bool(evaluate(i)["ok"])
-            return known[i]
+        def path(j, n):
+            return measure(lo + j, n)
 
-        if predicted(0) is True and run(0):          # predicted and measured to need no protection: one point
-            return 0, "measured"
-        if not run(top):
-            return None, "measured"
-        if top > 0 and 0 not in known and predicted(0) is not False and run(0):
-            return 0, "measured"
-        lo, hi = (0 if 0 in known else -1), top     # cands[hi] passes; cands[lo] fails (-1: none known)
-        trust_pass = True
-        while True:
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                guess = predicted(mid)
-                if guess is True and trust_pass:
-                    hi = mid
-                    self.n_pruned += 1
-                elif guess is False:
-                    lo = mid
-                    self.n_pruned += 1
-                elif run(mid):
-                    hi = mid
-                else:
-                    lo = mid
-            if hi in known and known[hi]:
-                return hi, "measured"
-            if run(hi):                      # a predicted pass is always measured before it is reported
-                return hi, "measured"
-            lo, trust_pass = hi, False
-            hi = min(i for i, ok in known.items() if ok and i > lo)
-
-
-def _interval(acc: np.ndarray) -> tuple[float, float]:
-    """Mean and the half-width of its 95 % Student-t interval over trials."""
-    from scipy import stats
-
-    mean = float(np.mean(acc))
-    if acc.size < 2:
-        return mean, math.nan
-    return mean, float(stats.t.ppf(0.975, acc.size - 1) * np.std(acc, ddof=1) / math.sqrt(acc.size))
+        opts = {"start": self.cfg.trials, "cap": self.cfg.max_trials, "bounds": self.bounds}
+        res = find_crossing(path, hi - lo + 1, self.goal, **opts)
+        if res.c is None and hi < top:
+            res = find_crossing(path, top - lo + 1, self.goal, measured=list(res.points), **opts)
+        for j, p in res.points.items():
+            if p.verdict == "above":
+                self.passed_d.append(cands[lo + j][1])
+            elif p.verdict == "below":
+                self.failed_d.append(cands[lo + j][1])
+        if res.c is None:
+            return None, "measured", res, lo
+        return lo + res.c, "measured", res, lo
 
 
 def _code_distortion(stats: list[LayerStat], plan: dict, code: str) -> float:
@@ -340,25 +340,29 @@ def run_design(cfg: DesignConfig, out, *, log=None, loader=None, inputs=None, pr
                 key = f"design/answers/t{i_t}/{code}/{method}"
                 if key not in store:
                     cands = [(p, _code_distortion(stats, p, code)) for p in plans]
-                    results = {}
 
-                    def evaluate(i, cands=cands, results=results, code=code, method=method, i_c=i_c):
+                    def measure(i, n, cands=cands, code=code, method=method, i_c=i_c):
                         plan, d = cands[i]
                         cost = sum(s.n_weights * plan.get(s.name, 0) for s in stats)
                         pkey = f"design/points/t{i_t}/{code}/{method}/{cost}"
                         ids = (i_t, i_c, METHODS.index(method), budget_id(cost / n_total))
-                        results[i] = search.measure(pkey, rates, plan, code, method, ids, d)
-                        return results[i]
+                        return search.trials(pkey, rates, plan, code, method, ids, d, n)["accuracy"]
 
-                    found, basis = search.smallest_passing(cands, evaluate)
-                    attrs = {"reached": found is not None, "basis": basis}
+                    found, basis, res, offset = search.crossing(cands, measure)
+                    attrs = {"reached": found is not None, "basis": basis,
+                             "undecided": 0 if res is None else len(res.undecided)}
                     if found is not None:
                         plan, d = cands[found]
-                        res = results[found]
+                        judged = res.points[found - offset]
                         data_bits, check_bits = _overhead_bits(stats, plan, code)
-                        attrs.update({"plan": json.dumps(plan), "predicted_distortion": d,
-                                      "data_bits": data_bits, "check_bits": check_bits, "n_weights": n_total,
-                                      **{f"metric_{k}": v for k, v in res.items() if k != "ok"}})
+                        dist = search.trials(f"design/points/t{i_t}/{code}/{method}/{data_bits}", rates, plan, code,
+                                             method, (), d, 0)["distortion"]
+                        attrs.update({"plan": json.dumps(plan), "predicted_distortion": d, "data_bits": data_bits,
+                                      "check_bits": check_bits, "n_weights": n_total, "metric_mean": judged.mean,
+                                      "metric_lo": judged.lo, "metric_hi": judged.hi, "trials": judged.trials,
+                                      "metric_distortion": float(np.mean(dist)),
+                                      "bracket": -1 if res.bracket is None else res.bracket + offset,
+                                      "steps_from_bracket": -1 if res.bracket is None else found - offset - res.bracket})
                     attrs.update({"p_down": float(rates.p_down[0]), "p_up": float(rates.p_up[0])})
                     store.put(key, attrs)
                 rows.append(_row(t_nm, rates, code, method, store.get(key)[0], None))
@@ -373,6 +377,7 @@ def run_design(cfg: DesignConfig, out, *, log=None, loader=None, inputs=None, pr
     return {"model": attrs["name"], "metric": attrs["metric"], "clean": attrs["clean"], "int8": attrs["int8"],
             "goal": search.goal, "config": json.loads(cfg.to_json())["design"], "rows": rows,
             "frontier": pareto_front(rows), "unreached": unreached, "monte_carlo_points": search.n_mc,
+            "monte_carlo_trials": search.n_trials,
             "pruned": search.n_pruned, "wall_s": time.perf_counter() - t0}
 
 
@@ -405,7 +410,8 @@ def _row(t_nm, rates, code, method, attrs, why) -> dict:
            "p_down": None if rates is None else float(rates.p_down[0]),
            "p_up": None if rates is None else float(rates.p_up[0]), "reached": False, "basis": why or "",
            "protected_bits_per_weight": None, "check_bits_per_weight": None, "stored_bits_per_weight": None,
-           "metric": None, "lo": None, "hi": None, "distortion": None, "predicted_distortion": None, "plan": None}
+           "metric": None, "lo": None, "hi": None, "trials": None, "distortion": None, "predicted_distortion": None,
+           "plan": None}
     if attrs is None:
         return row
     row["basis"] = attrs["basis"]
@@ -416,7 +422,8 @@ def _row(t_nm, rates, code, method, attrs, why) -> dict:
         row.update({"reached": True, "protected_bits_per_weight": prot, "check_bits_per_weight": chk,
                     "stored_bits_per_weight": 8 + (prot if code == "ideal" else chk),
                     "metric": float(attrs["metric_mean"]), "lo": float(attrs["metric_lo"]),
-                    "hi": float(attrs["metric_hi"]), "distortion": float(attrs["metric_distortion"]),
+                    "hi": float(attrs["metric_hi"]), "trials": int(attrs["trials"]),
+                    "distortion": float(attrs["metric_distortion"]),
                     "predicted_distortion": float(attrs["predicted_distortion"]), "plan": json.loads(attrs["plan"])})
     return row
 
