@@ -29,6 +29,7 @@ __all__ = [
     "METHODS", "LayerStat", "Plan", "plane_weights", "plane_variance", "residual_variance",
     "uncorrected_variance", "predicted_distortion", "greedy_plan", "exact_plan", "frontier",
     "BudgetPath", "budget_path", "tac_plan", "magnitude_plan", "random_plan", "uniform_plan", "plan_for", "rho_star", "plan_to_json",
+    "check_plan",
 ]
 
 #: every method of theory section 5, in a fixed order (the order gives stable key ids)
@@ -73,13 +74,20 @@ def residual_variance(rates: FlipRates, m: int, p_one: np.ndarray | None = None)
 
     Symmetric rates give ``p (1-p) / (1-2p)^2 (4^(B-m) - 1) / 3``.
     """
+    _check_m(m, rates.bits)
     return float(plane_variance(rates, p_one)[: rates.bits - int(m)].sum())
 
 
 def uncorrected_variance(rates: FlipRates, m: int, p_one: np.ndarray | None = None) -> float:
     """``sum_{k < B - m} c_k^2 v_k`` [code units^2]: variance of an uncorrected code (its drift is separate)."""
+    _check_m(m, rates.bits)
     c = plane_weights(rates.bits)
     return float((c**2 * _bit_variance(rates, p_one))[: rates.bits - int(m)].sum())
+
+
+def _check_m(m, bits: int) -> None:
+    if isinstance(m, bool) or not isinstance(m, int | np.integer) or not 0 <= m <= bits:
+        raise InputError(f"m={m!r} protected top planes must be an integer in 0..{bits}.")
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,19 @@ class LayerStat:
     sensitivity: float
     rates: FlipRates
     p_one: np.ndarray | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise InputError(f"LayerStat name={self.name!r} must be a non-empty str (the layer's tensor name).")
+        n = self.n_weights
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+            raise InputError(f"layer {self.name!r}: n_weights={n!r} must be an integer >= 1 (stored weights).")
+        for what, v in (("scale", self.scale), ("sensitivity", self.sensitivity)):
+            if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating) or not math.isfinite(v) \
+                    or v < 0:
+                raise InputError(f"layer {self.name!r}: {what}={v!r} must be a finite number >= 0.")
+        if not isinstance(self.rates, FlipRates):
+            raise InputError(f"layer {self.name!r}: rates={self.rates!r} must be a FlipRates.")
 
     @property
     def bits(self) -> int:
@@ -143,20 +164,45 @@ def total_weights(stats: Sequence[LayerStat]) -> int:
 
 def budget_bits(stats: Sequence[LayerStat], bits_per_weight: float) -> int:
     """The budget ``C = floor(b N)`` protected data bits for ``b`` bits per weight."""
+    if isinstance(bits_per_weight, bool) or not isinstance(bits_per_weight, int | float | np.integer | np.floating):
+        raise InputError(f"budget={bits_per_weight!r} bits per weight must be a number, e.g. 0.5.")
     b = float(bits_per_weight)
     if not math.isfinite(b) or b < 0:
         raise InputError(f"budget={bits_per_weight!r} bits per weight must be a finite number >= 0.")
     return int(math.floor(b * total_weights(stats) + 1e-9))
 
 
+def check_plan(stats: Sequence[LayerStat], plan: Mapping[str, int] | None) -> dict:
+    """Check a plan against the layers: known names only, every ``m_l`` an integer in ``0..B``.
+
+    Raises
+    ------
+    InputError
+        On a layer name that is not in ``stats`` or a protected-plane count outside ``0..B``.
+    """
+    if plan is None:
+        return {}
+    if not isinstance(plan, Mapping):
+        raise InputError(f"plan={plan!r} must be a dict layer name -> protected top planes.")
+    bits = {s.name: s.bits for s in stats}
+    unknown = sorted(set(plan) - set(bits), key=str)
+    if unknown:
+        raise InputError(f"plan names layers {unknown} that are not among the layers {sorted(bits)}; use their names.")
+    for name, m in plan.items():
+        if isinstance(m, bool) or not isinstance(m, int | np.integer) or not 0 <= m <= bits[name]:
+            raise InputError(f"plan[{name!r}]={m!r} must be an integer in 0..{bits[name]} (protected top planes).")
+    return {k: int(v) for k, v in plan.items()}
+
+
 def plan_cost(stats: Sequence[LayerStat], plan: Mapping[str, int]) -> int:
     """Protected data bits of ``plan``: ``sum_l n_l m_l``."""
+    plan = check_plan(stats, plan)
     return int(sum(s.n_weights * int(plan.get(s.name, 0)) for s in stats))
 
 
 def predicted_distortion(stats: Sequence[LayerStat], plan: Mapping[str, int] | None = None) -> float:
     """``D(m) = sum_l s_l^2 G_l V_l(m_l)`` [logit^2]: predicted output distortion after mean correction."""
-    plan = plan or {}
+    plan = check_plan(stats, plan)
     return float(sum(s.scale**2 * s.sensitivity * residual_variance(s.rates, plan.get(s.name, 0), s.p_one)
                      for s in stats))
 
@@ -426,6 +472,7 @@ def rho_star(stats: Sequence[LayerStat], m: int, bias: float = 0.0, *, response=
         ``d_uniform``, ``d_tac`` [logit^2].
     """
     stats = _check_stats(stats)
+    _check_m(m, min(s.bits for s in stats))
     n_total = total_weights(stats)
     cost, dist = greedy_path(stats)
     slack = 1e-9 * float(dist[0])
@@ -469,6 +516,7 @@ def plan_to_json(stats: Sequence[LayerStat], plan: Mapping[str, int], *, code: s
     check bits of ``code`` for them (whole words per layer); totals; and the predicted distortion.
     """
     code_obj = get_code(code)
+    plan = check_plan(stats, plan)
     layers = []
     for s in stats:
         m = int(plan.get(s.name, 0))

@@ -160,6 +160,8 @@ class Evaluator:
                  batch_size: int | None = None):
         from ..quant import code_histogram, quantize
 
+        from .inputs import check_images, check_labels
+
         self.model = model
         self.bits = int(bits)
         self.encoder = getattr(model, "task", "classifier") == "encoder"
@@ -169,7 +171,7 @@ class Evaluator:
         else:
             if images is None:
                 raise InputError("images is None: a classifier needs its test inputs (uint8 images or float32).")
-            x = np.asarray(images)
+            x = check_images(images)
             if x.dtype == np.uint8:
                 x = model.preprocess(x)
         if metric is None:
@@ -179,9 +181,7 @@ class Evaluator:
         if metric == "accuracy" and labels is None:
             raise InputError("metric='accuracy' needs labels; without labels use 'agreement' or 'cosine'.")
         self.metric = metric
-        self.labels = None if labels is None else np.asarray(labels)
-        if self.labels is not None and len(self.labels) != len(x):
-            raise InputError(f"labels has {len(self.labels)} entries for {len(x)} images: give one label per image.")
+        self.labels = None if labels is None or self.encoder else check_labels(labels, len(x))
         prepare = None if self.encoder else getattr(model, "prepare", None)
         self.x_raw = x
         self.x = prepare(x, batch_size) if prepare is not None else x
@@ -194,6 +194,8 @@ class Evaluator:
         self.buffers = {n: np.empty_like(w) for n, w in self.int8_weights.items()}
         self.z_float = self._outputs(None)
         self._check_finite(self.z_float, None, "clean float")
+        if self.labels is not None:
+            check_labels(self.labels, len(x), self.z_float.shape[1])
         self.z_int8 = self._outputs(self.int8_weights)
         self._check_finite(self.z_int8, self.int8_weights, f"clean INT{self.bits}")
         self.ref_pred = np.argmax(self.z_int8, axis=1)  # agreement and cosine compare with the clean INT-B model
@@ -281,8 +283,8 @@ class Evaluator:
         coded = []
         for i, n in enumerate(self.names):
             r = _rates_of(rates, n)
-            m = int(plan.get(n, 0))
-            if not 0 <= m <= self.bits:
+            m = plan.get(n, 0)
+            if isinstance(m, bool) or not isinstance(m, int | np.integer) or not 0 <= m <= self.bits:
                 raise InputError(f"plan[{n!r}]={m!r} must be an integer in 0..{self.bits} (protected top planes).")
             qt = self.quantized[n]
             if real is not None and m > 0 and method != "gaussian" and (np.any(r.p_down[self.bits - m:])

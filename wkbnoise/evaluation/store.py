@@ -147,20 +147,86 @@ class RunStore:
             return
         with open(self.journal, "rb") as fh:
             lines = fh.read().split(b"\n")
-        for line in lines[:-1]:  # the last piece has no newline: empty, or a line cut off by a kill
+        for number, line in enumerate(lines[:-1], 1):  # the last piece has no newline: a line cut off by a kill
+            if not line.strip():
+                continue
+            rec = self._journal_line(number, line)
+            if rec is None:
+                continue
+            key, attrs, data = rec
+            self.records[key] = (attrs, data)
+
+    def _damaged(self, number: int, what: str) -> StoreError:
+        return StoreError(f"journal {str(self.journal)!r} line {number} is damaged ({what}). Delete the journal "
+                          f"(and {self.path.name!r} if it is damaged too) to start the run again, or give another "
+                          f"--out path.")
+
+    def _journal_line(self, number: int, line: bytes):
+        """One journal line -> ``(key, attrs, data)``; ``None`` for the header line. Checks every field."""
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            raise self._damaged(number, "not JSON") from None
+        if not isinstance(rec, dict):
+            raise self._damaged(number, "not a JSON object")
+        if "config" in rec:
+            if not isinstance(rec.get("versions", {}), dict):
+                raise self._damaged(number, "versions is not an object")
+            self.versions = {**rec.get("versions", {}), **self.versions}
+            if rec["config"] != self.config:
+                raise StoreError(f"journal {str(self.journal)!r} belongs to another configuration; move it away "
+                                 "or give another --out path.")
+            return None
+        missing = [k for k in ("key", "attrs", "data") if k not in rec]
+        if missing:
+            raise self._damaged(number, f"no {', '.join(missing)} field")
+        key, attrs, data = rec["key"], rec["attrs"], rec["data"]
+        if not isinstance(key, str) or not key or key.startswith("/"):
+            raise self._damaged(number, f"key {key!r} is not a record name")
+        if not isinstance(attrs, dict) or not isinstance(data, dict):
+            raise self._damaged(number, "attrs and data must be JSON objects")
+        arrays = {}
+        for name, v in data.items():
+            if not isinstance(v, dict) or not {"dtype", "shape", "b64"} <= v.keys():
+                raise self._damaged(number, f"array {name!r} lacks dtype, shape or b64")
             try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if "config" in rec:
-                self.versions = {**rec.get("versions", {}), **self.versions}
-                if rec["config"] != self.config:
-                    raise StoreError(f"journal {str(self.journal)!r} belongs to another configuration; move it away "
-                                     "or give another --out path.")
-                continue
-            data = {k: np.frombuffer(base64.b64decode(v["b64"]), dtype=np.dtype(v["dtype"])).reshape(v["shape"])
-                    for k, v in rec["data"].items()}
-            self.records[rec["key"]] = (rec["attrs"], data)
+                dtype = np.dtype(v["dtype"])
+                raw = base64.b64decode(v["b64"], validate=True)
+            except (TypeError, ValueError) as exc:
+                raise self._damaged(number, f"array {name!r}: {' '.join(str(exc).split())}") from None
+            shape = v["shape"]
+            if dtype.kind not in "biuf" or not isinstance(shape, list) \
+                    or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+                raise self._damaged(number, f"array {name!r} has dtype {v['dtype']!r} and shape {shape!r}")
+            n = int(np.prod(shape, dtype=np.int64))
+            if n * dtype.itemsize != len(raw):
+                raise self._damaged(number, f"array {name!r} holds {len(raw)} bytes, not the {n * dtype.itemsize} of "
+                                            f"shape {shape} and dtype {dtype}")
+            arrays[name] = np.frombuffer(raw, dtype=dtype).reshape(shape)
+        return key, attrs, arrays
+
+    def check(self, schema: Mapping[str, tuple]) -> None:
+        """Check every finished record against ``schema`` (key prefix -> fields it must hold); see :meth:`require`."""
+        for key in self.records:
+            for prefix, fields in schema.items():
+                if key.startswith(prefix):
+                    self.require(key, *fields)
+
+    def require(self, key: str, *fields: str) -> tuple[dict, dict]:
+        """``(attrs, data)`` of a record that must hold the data arrays ``fields``.
+
+        Raises
+        ------
+        StoreError
+            When a record read back from the run file lacks one of them (a damaged or foreign file).
+        """
+        attrs, data = self.records[key]
+        lacking = [f for f in fields if f not in data and f not in attrs]
+        if lacking:
+            raise StoreError(f"run file {str(self.path)!r}: record {key!r} lacks {', '.join(lacking)}, so the file "
+                             f"or its journal is damaged. Delete {self.path.name!r} (and its .journal) to start the "
+                             f"run again, or give another --out path.")
+        return attrs, data
 
     def __contains__(self, key: str) -> bool:
         return key in self.records

@@ -33,7 +33,7 @@ import numpy as np
 from ..allocation import (
     METHODS, budget_bits, budget_path, greedy_path, predicted_distortion, rho_star, uniform_distortion,
 )
-from ..errors import InputError, ModelFileError
+from ..errors import InputError, ModelFileError, StoreError
 from ..sensitivity import bias_distortion, layer_sensitivities
 from .campaign import Evaluator, nonfinite_parameter
 from .config import SweepConfig
@@ -43,6 +43,13 @@ from .sampling import label_histogram, sample_indices
 from .store import RunStore
 
 __all__ = ["run_sweep", "versions", "load_inputs", "point_key", "path_key", "VERDICT_CODE"]
+
+
+#: what a finished record of each kind must hold (checked when a run file is resumed)
+RECORD_FIELDS = {"models/": ("G", "n_weights", "scale", "clean", "int8", "metric"),
+                 "theory/": ("rho_star", "d_uniform"),
+                 "points/": ("accuracy", "distortion", "plan", "cost_bits"),
+                 "crossings/": ("reached", "budget", "cost_bits")}
 
 
 def versions() -> dict:
@@ -84,6 +91,7 @@ def load_inputs(config: SweepConfig, model):
     :class:`~wkbnoise.errors.InputError`.
     """
     from .. import zoo
+    from .inputs import check_images
     from .sources import read_images, read_labels, read_tensors
 
     if getattr(model, "task", "classifier") == "encoder":
@@ -105,7 +113,7 @@ def load_inputs(config: SweepConfig, model):
         cidx = sample_indices(len(calib), config.calibration, seed=config.seed, what="calibration",
                               source="the bundled calibration set")
         return images[idx], labels[idx], calib[cidx]
-    x_all = read_images(config.inputs, model)
+    x_all = check_images(read_images(config.inputs, model), where=f"--inputs={config.inputs!r}")
     labels = None if config.labels is None else read_labels(config.labels, len(x_all))
     # a user file smaller than the protocol's count is used whole (the run records how many inputs it read;
     # the CLI refuses an explicit --images beyond the file before any work)
@@ -169,6 +177,7 @@ def run_sweep(config: SweepConfig, out: str | Path, *, progress: bool = True, lo
         The finished run (every record in memory).
     """
     store = RunStore(out, config.to_json(), versions())
+    store.check(RECORD_FIELDS)
     say = log or (lambda msg: None)
     executor = executor or SerialExecutor()
     for i_model, spec in enumerate(config.models):
@@ -200,7 +209,11 @@ def run_sweep(config: SweepConfig, out: str | Path, *, progress: bool = True, lo
                       {"G": sens.G, "G_se": sens.G_se, "tau": sens.tau, "linearity": sens.linearity,
                        "n_weights": np.array([ev.quantized[n].codes.size for n in ev.names], dtype=np.int64),
                        "scale": np.array([ev.scale(n) for n in ev.names])})
-        attrs, data = store.get(mkey)
+        attrs, data = store.require(mkey, "G")
+        if np.shape(data["G"]) != (len(ev.names),) or not np.all(np.isfinite(data["G"])):
+            raise StoreError(f"run file {str(out)!r}: record {mkey!r} holds G of shape {np.shape(data['G'])} for "
+                             f"{len(ev.names)} layers, or non-finite values: it is damaged. Delete it (and its "
+                             f".journal) to start the run again, or give another --out path.")
         G = dict(zip(ev.names, data["G"].tolist(), strict=True))
         for i_rate, rspec in enumerate(spec.rates):
             rates = rspec.rates()

@@ -11,6 +11,7 @@ buffers that PyTorch and Hugging Face save beside the weights (``num_batches_tra
 from __future__ import annotations
 
 import json
+import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,15 @@ class SafetensorsFile:
     metadata: dict = field(default_factory=dict)
 
 
+def as_path(path) -> Path:
+    """``path`` as a :class:`~pathlib.Path`, refusing what is not a file name (None, a number, ...)."""
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not isinstance(path, str | os.PathLike) or not str(path):
+        raise ModelFileError(f"path={path!r} is not a file name. Give the path of a .safetensors file.")
+    return Path(path)
+
+
 def _refuse_pickle(path: Path, why: str) -> ModelFileError:
     return ModelFileError(
         f"path={str(path)!r} is {why}, which is a pickle checkpoint: wkbnoise never unpickles (it can run "
@@ -106,7 +116,7 @@ def read_header(path) -> tuple[dict, dict, int]:
     ModelFileError
         If the file is missing, a pickle checkpoint, not safetensors, truncated, or its header is inconsistent.
     """
-    path = Path(path)
+    path = as_path(path)
     if not path.is_file():
         raise ModelFileError(f"path={str(path)!r} does not exist or is not a file. Give a .safetensors file.")
     if path.suffix.lower() in _PICKLE_SUFFIXES:
@@ -138,34 +148,81 @@ def read_header(path) -> tuple[dict, dict, int]:
         ) from None
     if not isinstance(header, dict):
         raise ModelFileError(f"path={str(path)!r}: the header is not a JSON object. Re-export with safetensors.")
-    metadata = header.pop("__metadata__", None) or {}
+    metadata = header.pop("__metadata__", None)
+    metadata = {} if metadata is None else metadata
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise ModelFileError(f"path={str(path)!r}: __metadata__ must map str -> str. Re-export with safetensors.")
     data_start = 8 + n_header
-    data_len = size - data_start
+    _check_entries(path, header, size - data_start)
+    return header, dict(metadata), data_start
+
+
+def _is_count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _check_entries(path: Path, header: dict, data_len: int) -> None:
+    """Check every tensor entry (dtype, shape, offsets) and that the offsets tile the data buffer exactly."""
+    fix = "Re-export the file with safetensors.save_file."
+    spans = []
     for name, entry in header.items():
+        where = f"path={str(path)!r}: tensor {name!r}"
         if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= entry.keys():
-            raise ModelFileError(f"path={str(path)!r}: tensor {name!r} has a malformed header entry {entry!r}.")
-        dtype = entry["dtype"]
-        if dtype not in _DTYPES:
-            raise ModelFileError(
-                f"path={str(path)!r}: tensor {name!r} has dtype {dtype!r}; the runtime reads "
-                f"{', '.join(_DTYPES)}. Cast it to float32 (or float16) before saving."
-            )
-        start, end = entry["data_offsets"]
-        n = int(np.prod(entry["shape"], dtype=np.int64))
+            raise ModelFileError(f"{where} has a malformed header entry {entry!r} (it needs dtype, shape and "
+                                 f"data_offsets). {fix}")
+        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if not isinstance(dtype, str) or dtype not in _DTYPES:
+            raise ModelFileError(f"{where} has dtype {dtype!r}; the runtime reads {', '.join(_DTYPES)}. Cast it "
+                                 f"to float32 (or float16) before saving.")
+        if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
+            raise ModelFileError(f"{where} has shape {shape!r}; a shape is a list of integers >= 0. {fix}")
+        if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_count(o) for o in offsets) \
+                or offsets[0] > offsets[1]:
+            raise ModelFileError(f"{where} has data_offsets {offsets!r}; they must be two integers [start, end] "
+                                 f"with 0 <= start <= end. {fix}")
+        start, end = offsets
+        n = int(np.prod(shape, dtype=np.int64)) if len(shape) < 64 and all(d < 2**62 for d in shape) else -1
         if end > data_len:
             raise ModelFileError(
                 f"path={str(path)!r} is truncated: tensor {name!r} ends at byte {end} of the data buffer, which "
                 f"has only {data_len} bytes. Copy or download the file again."
             )
-        if end - start != n * _DTYPES[dtype][1] or start < 0:
+        if n < 0 or end - start != n * _DTYPES[dtype][1]:
             raise ModelFileError(
-                f"path={str(path)!r}: tensor {name!r} of shape {entry['shape']} and dtype {dtype} needs "
-                f"{n * _DTYPES[dtype][1]} bytes but its offsets {entry['data_offsets']} span {end - start}. "
-                f"Re-export the file with safetensors.save_file."
+                f"{where} of shape {shape} and dtype {dtype} needs {max(n, 0) * _DTYPES[dtype][1]} bytes but its "
+                f"offsets {offsets} span {end - start}. {fix}"
             )
-    return header, dict(metadata), data_start
+        spans.append((start, end, name))
+    at = 0
+    for start, end, name in sorted(spans):
+        if start < at:
+            raise ModelFileError(f"path={str(path)!r}: tensor {name!r} overlaps the tensor before it (bytes {start}-"
+                                 f"{end}, the previous one ends at {at}). {fix}")
+        if start > at:
+            raise ModelFileError(f"path={str(path)!r}: bytes {at}-{start} of the data buffer belong to no tensor "
+                                 f"(a gap before {name!r}). {fix}")
+        at = end
+    if at != data_len:
+        raise ModelFileError(f"path={str(path)!r}: the tensors cover {at} of the {data_len} bytes of the data "
+                             f"buffer; the rest belongs to no tensor. {fix}")
+
+
+_SAFETENSORS_MESSAGES = {
+    "invalid offset": "a tensor's data_offsets do not follow the previous tensor's",
+    "not fully covered": "part of the data buffer belongs to no tensor",
+    "expected usize": "a shape or offset is not a non-negative integer",
+    "header too large": "the header length is larger than safetensors allows",
+    "invalid header": "the header is not valid safetensors JSON",
+    "metadata": "the header's metadata is inconsistent",
+}
+
+
+def _explain(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    for key, meaning in _SAFETENSORS_MESSAGES.items():
+        if key in text.lower():
+            return f"{meaning}: {text}"
+    return text
 
 
 def _is_integer_buffer(name: str) -> bool:
@@ -190,7 +247,7 @@ def read_safetensors(path) -> SafetensorsFile:
     ModelFileError
         On any defect found by :func:`read_header`, or an integer tensor that is not a known buffer.
     """
-    path = Path(path)
+    path = as_path(path)
     header, metadata, data_start = read_header(path)
     tensors, dtypes, skipped = {}, {}, []
     bf16 = []
@@ -219,7 +276,8 @@ def read_safetensors(path) -> SafetensorsFile:
                 arr.setflags(write=False)
                 tensors[name] = arr
     except SafetensorError as exc:
-        raise ModelFileError(f"path={str(path)!r} could not be read by safetensors: {exc}.") from None
+        raise ModelFileError(f"path={str(path)!r} could not be read by safetensors ({_explain(exc)}). Re-export "
+                             f"the file with safetensors.save_file, or copy it again.") from None
     if bf16:
         with path.open("rb") as fh:
             for name in bf16:
@@ -230,4 +288,13 @@ def read_safetensors(path) -> SafetensorsFile:
                 arr.setflags(write=False)
                 tensors[name] = arr
     tensors = {name: tensors[name] for name in dtypes}  # file order
+    for name, arr in tensors.items():
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ModelFileError(
+                f"path={str(path)!r}: tensor {name!r} holds {int(bad.sum())} NaN or inf values (first at index "
+                f"{first}, stored as {dtypes[name]}); a network with them computes nothing meaningful. Re-export "
+                f"finite weights (check the training for divergence, or a float16 overflow)."
+            )
     return SafetensorsFile(path, tensors, dtypes, tuple(skipped), metadata)

@@ -19,7 +19,7 @@ from ..errors import InputError, ModelFileError
 from .base import Model, PreparedInput
 from .builders import ARCHITECTURES, build_zoo
 from .graph import Graph
-from .loader import read_safetensors
+from .loader import as_path, read_safetensors
 
 __all__ = ["ARCHITECTURES", "load_model", "model_from_graph", "accuracy", "predict", "save_model"]
 
@@ -154,7 +154,7 @@ def load_model(path, config=None) -> Model:
     >>> model.arch  # doctest: +SKIP
     'lenet5'
     """
-    path = Path(path)
+    path = as_path(path)
     if path.is_dir():
         from ..importers import huggingface
 
