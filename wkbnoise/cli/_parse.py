@@ -120,6 +120,7 @@ def parse(cli_cls, argv) -> Parsed:
     rest = argv[1:]
     i = 0
     only_positional = False
+    last_switch = None
     while i < len(rest):
         tok = rest[i]
         i += 1
@@ -150,6 +151,7 @@ def parse(cli_cls, argv) -> Parsed:
                     kwargs[pname] = low in _TRUE
                 else:
                     kwargs[pname] = not negated
+                    last_switch = tok
                 continue
             if not eq:
                 if i >= len(rest) or rest[i].startswith("--"):
@@ -161,6 +163,9 @@ def parse(cli_cls, argv) -> Parsed:
         if not only_positional and re.fullmatch(r"-[A-Za-z].*", tok):
             raise UsageError(f"unknown option {tok!r} for `{name}`: flags are written with two hyphens "
                              f"(--name VALUE). {see}")
+        if not positional and last_switch is not None and i >= 2 and rest[i - 2] == last_switch:
+            raise UsageError(f"unexpected argument {tok!r} after the switch {last_switch}: a switch takes no value; "
+                             f"write {last_switch} alone (or {last_switch}=false). {see}")
         if not positional:
             takes = f"`{name}` takes no positional argument" if not _positionals(fn) else \
                 f"`{name}` takes one {_positionals(fn)[0].upper()}"

@@ -1,4 +1,4 @@
-"""Commands of the faults room: ``validate`` (theory beside Monte Carlo)."""
+"""Command ``validate``: the bit-plane theory beside Monte Carlo."""
 
 from __future__ import annotations
 
@@ -9,6 +9,11 @@ from ..rates import FlipRates
 from ._output import emit, flag_bool, flag_choice, flag_float, flag_int
 
 __all__ = ["FaultCommands"]
+
+#: most stored codes per pooled Monte Carlo run: 2^30, about half an hour
+MAX_SAMPLES = 1 << 30
+#: wall time of `validate` at the default 2^24 samples, measured on a 2-core machine shared with other jobs [s]
+_SECONDS_PER_2_24 = 28.0
 
 
 class FaultCommands:
@@ -29,7 +34,8 @@ class FaultCommands:
             p_up: P(0 -> 1) per bit on every plane, in [0, 1); p_down + p_up < 1.
             protect: number of top planes protected by an ideal ECC (their rates set to 0), 0..B-1.
             encoding: twos (two's complement) or signmag (sign-magnitude).
-            samples: stored codes per pooled Monte Carlo run (>= 1024; default 2^24 = 16777216).
+            samples: stored codes per pooled Monte Carlo run, 1024..2^30 (default 2^24 = 16777216, about half a
+                minute on two cores).
             seed: root seed (integer >= 0).
             zoo: also the T5 rows: predicted vs measured output distortion of each bundled zoo model at
                 p = 0.001, 0.01 and 0.1 (0.05 for the ViT), correct-only and the WKB greedy plan at 0.5 bits per
@@ -45,6 +51,12 @@ class FaultCommands:
         bits = flag_int(bits, "bits", low=2, high=16)
         encoding = flag_choice(encoding, "encoding", ("twos", "signmag"))
         samples = flag_int(samples, "samples", low=1024)
+        if samples > MAX_SAMPLES:
+            days = samples / (1 << 24) * _SECONDS_PER_2_24 / 86400
+            raise InputError(f"--samples={samples} is above the limit of {MAX_SAMPLES} (2^30): at about "
+                             f"{_SECONDS_PER_2_24:g} s per 2^24 samples (measured on 2 cores) it would run about "
+                             f"{days:.3g} days. Use --samples <= {MAX_SAMPLES}; the default 2^24 = 16777216 "
+                             f"takes about half a minute.")
         seed = flag_int(seed, "seed", low=0)
         protect = flag_int(protect, "protect", low=0, high=bits - 1)
         as_json = flag_bool(json, "json")

@@ -1,4 +1,4 @@
-"""Commands of the physics room: ``physics`` (one oxide -> flip rates) and ``thickness-for`` (the inverse)."""
+"""Commands ``physics`` (one oxide -> flip rates) and ``thickness-for`` (the inverse)."""
 
 from __future__ import annotations
 
@@ -162,8 +162,25 @@ class PhysicsCommands:
         c = memory_cell(mat, 5.0, kind)
         t_s = yrs * SECONDS_PER_YEAR
         bracket = (0.5, 20.0)
-        d_bar = float(np.asarray(thickness_for(p_t, t_s, c, model=mdl, bracket_nm=bracket, sigma_thickness_rel=s_rel)))
-        d_star = float(retention_thickness_nm(t_s, c, bracket_nm=(0.3, 20.0)))
+        try:
+            d_bar = float(np.asarray(thickness_for(p_t, t_s, c, model=mdl, bracket_nm=bracket,
+                                                   sigma_thickness_rel=s_rel)))
+        except PhysicsDomainError as exc:
+            text = str(exc)
+            if "retains longer" in text:
+                why = (f"even {bracket[0]:g} nm keeps a {mat} {kind} cell charged longer than {yrs:g} years, so the "
+                       f"flip probability stays below p. Use a longer --years or a larger --p")
+            elif "retains shorter" in text:
+                why = (f"even {bracket[1]:g} nm loses the charge of a {mat} {kind} cell before {yrs:g} years. Use a "
+                       f"shorter --years or a larger --p")
+            else:
+                raise
+            raise PhysicsDomainError(f"--p={p_t:g} after --years={yrs:g}: no mean thickness in "
+                                     f"{bracket[0]:g}-{bracket[1]:g} nm reaches it (unreachable in the search range): {why}.") from None
+        try:
+            d_star = float(retention_thickness_nm(t_s, c, bracket_nm=(0.3, 20.0)))
+        except PhysicsDomainError:
+            d_star = math.nan
         payload = {"p_target": p_t, "years": yrs, "material": mat, "cell": kind, "model": mdl,
                    "sigma_thickness_rel": s_rel, "thickness_nm": d_bar, "retention_thickness_nm": d_star,
                    "bracket_nm": list(bracket)}
@@ -171,7 +188,8 @@ class PhysicsCommands:
         lines = [
             f"{mat} {kind} cell, p = {p_t:g} per bit after {yrs:g} years ({mdl} model{spread})",
             f"  mean thickness     {d_bar:.3f} nm",
-            f"  d*                 {d_star:.3f} nm (deterministic retention of exactly {yrs:g} years)",
+            "  d*                 " + (f"{d_star:.3f} nm (deterministic retention of exactly {yrs:g} years)"
+                                         if math.isfinite(d_star) else "outside 0.3-20 nm"),
             "  note               direct-tunnelling lower bound; SILC (trap-assisted leakage) is not modelled",
         ]
         emit(payload, "\n".join(lines), as_json)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import InputError
 from ._output import emit, flag_bool
 
 __all__ = ["RuntimeCommands"]
@@ -21,7 +22,8 @@ class RuntimeCommands:
         ||W||_inf in weight units), the parameter count (after BatchNorm folding) and, for an MNIST
         classifier (1x28x28 input), the clean float and int8 accuracy on the 1,000 bundled test images
         (int8: per-tensor symmetric quantize/dequantize of every quantizable layer).
-        Without FILE: one row per zoo model with its parameter count and both accuracies.
+        Without FILE: one row per zoo model with its parameter count and both accuracies (a progress bar on
+        stderr while the five models are evaluated).
 
         Args:
             file: a model: a .safetensors weight file (zoo or PyTorch export with wkbnoise metadata, a file
@@ -33,6 +35,9 @@ class RuntimeCommands:
         """
         warmup = flag_bool(warmup, "warmup")
         as_json = flag_bool(json, "json")
+        if config is not None and file is None:
+            raise InputError("--config belongs to a BERT weight file: give the FILE too (info FILE --config "
+                             "config.json).")
         from .. import zoo
         from ..runtime import load_model
         from ..runtime.summary import describe, is_mnist_classifier
@@ -47,7 +52,12 @@ class RuntimeCommands:
         if file is None:
             images, labels = zoo.test_set()
             rows = []
-            for name in zoo.names():
+            names = zoo.names()
+            if not as_json:
+                from tqdm import tqdm
+
+                names = tqdm(names, desc="zoo: clean float and int8 accuracy", unit="model", leave=False)
+            for name in names:
                 d = describe(zoo.load(name), images, labels)
                 rows.append({"name": name, **{k: d[k] for k in ("arch", "parameters", "quantizable_weights",
                                                                 "float_accuracy", "int8_accuracy")},

@@ -663,7 +663,8 @@ def _solve_or_raise(cell, ln_t, lo, hi, p, t):
         below = bool(np.any(status < 0))
         reason = (f"even {lo:g} nm retains longer" if below else f"even {hi:g} nm retains shorter")
         raise PhysicsDomainError(
-            f"p_target={_first(p + 0 * d, bad):g} after t_s={_first(t + 0 * d, bad):g} s is unreachable in the "
+            f"p_target={_first(np.broadcast_to(p, np.shape(d)), bad):g} after "
+            f"t_s={_first(np.broadcast_to(t, np.shape(d)), bad):g} s is unreachable in the "
             f"bracket [{lo:g}, {hi:g}] nm: {reason} than needed; widen bracket_nm or change the target."
         )
     return d
