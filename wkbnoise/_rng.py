@@ -2,7 +2,7 @@
 
 A draw depends on *where* it is (the key of a layer and trial, the counter of an element and plane),
 never on *when* it is made, so results do not depend on thread count, order or resume point
-(spec/style.md section 5). The njit functions here are used inside the kernels; each has a NumPy twin
+(docs/internals.md). The njit functions here are used inside the kernels; each has a NumPy twin
 (``hash_ref``, ``uniform_ref``) with the same body on uint64 arrays.
 
 - :func:`_hash64` is the splitmix64 finaliser of ``key + (counter + 1) * gamma``: 64 random bits.

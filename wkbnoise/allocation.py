@@ -1,6 +1,6 @@
 """Where to spend ECC bits: predicted distortion ``D(m)``, the WKB-score greedy, baselines, ``rho*``.
 
-spec/theory.md sections 5 and 6. A *plan* maps a layer name to ``m_l``, the number of its top bit
+docs/theory.md sections 5 and 6. A *plan* maps a layer name to ``m_l``, the number of its top bit
 planes (MSB down) stored under ECC; its cost is ``sum_l n_l m_l`` protected data bits. Budgets are
 given in bits per weight ``b`` (cost ``floor(b * N)``, ``N`` the number of quantized weights), so
 every method is compared at the same budget. Each method's plans lie on its own nested path

@@ -1,7 +1,7 @@
 """Physical constants in SI units, from :mod:`scipy.constants` (CODATA; q, h and k_B are exact).
 
 Every name carries its unit. ``PLANCK_J_S`` is h; ``HBAR_J_S`` is h / (2 pi): public tunnelling code that
-imports ``scipy.constants.Planck as hbar`` is off by 2 pi in every exponent (spec/physics.md section 0).
+imports ``scipy.constants.Planck as hbar`` is off by 2 pi in every exponent (docs/physics.md).
 """
 
 from __future__ import annotations

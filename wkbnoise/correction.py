@@ -1,4 +1,4 @@
-"""Drift-correcting lookup tables: read code -> corrected weight (spec/theory.md section 4).
+"""Drift-correcting lookup tables: read code -> corrected weight (docs/theory.md section 4).
 
 Every correction is a table ``g`` of ``2^B`` values applied when the weights are dequantized
 (``w = lut[read code]``, :func:`wkbnoise.faults.flip_dequantize`): no retraining, no labels, no extra

@@ -1,7 +1,7 @@
 """Flip stored codes with per-plane rates, and dequantize the result through a lookup table, in one pass.
 
 Each bit of each stored code flips independently: a stored 1 with ``rates.p_down[k]``, a stored 0
-with ``rates.p_up[k]`` (spec/theory.md section 2); a protected plane (both rates 0) never flips.
+with ``rates.p_up[k]`` (docs/theory.md section 2); a protected plane (both rates 0) never flips.
 The draws are pure functions of ``key`` and of where they are (element and plane, or a fixed block of
 ``BLOCK`` elements for the geometric-skip sampler), so a result is bit-identical for any thread count
 and equal to the NumPy twin in ``tests/reference.py``.

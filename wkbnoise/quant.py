@@ -1,4 +1,4 @@
-"""Symmetric INT-B quantization and the stored bit patterns (spec/theory.md section 1).
+"""Symmetric INT-B quantization and the stored bit patterns (docs/theory.md section 1).
 
 A weight tensor ``W`` is stored as unsigned integer *codes* (``uint8`` for B <= 8, ``uint16`` for
 B = 9..16) holding the B-bit pattern of ``q = clip(round(W / s), -q_max, q_max)``,
@@ -163,7 +163,7 @@ def quantize(w: np.ndarray, bits: int = 8, *, encoding: str = "twos", per_channe
 def code_histogram(qt: QuantizedTensor) -> np.ndarray:
     """The clean code histogram ``pi_l`` of a layer: float64[2^B], relative frequencies summing to 1.
 
-    This is the prior the ``bayes`` and ``bayes-gain`` lookup tables need (spec/theory.md section 4).
+    This is the prior the ``bayes`` and ``bayes-gain`` lookup tables need (docs/theory.md section 4).
     """
     if not isinstance(qt, QuantizedTensor):
         raise InputError(f"code_histogram() takes a QuantizedTensor, not {type(qt).__name__}; use quantize(w) first.")

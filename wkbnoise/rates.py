@@ -2,7 +2,7 @@
 
 Plane ``k`` (0 = LSB, ``B - 1`` = MSB/sign) of a stored code flips ``1 -> 0`` with probability
 ``p_down[k]`` and ``0 -> 1`` with probability ``p_up[k]``, independently of every other bit
-(spec/theory.md section 2). A plane protected by an ideal ECC has ``p_down = p_up = 0``.
+(docs/theory.md section 2). A plane protected by an ideal ECC has ``p_down = p_up = 0``.
 """
 
 from __future__ import annotations

@@ -264,7 +264,7 @@ def weight_variance(rates: FlipRates, scale: float | np.ndarray, encoding: str =
 def residual_variance(rates: FlipRates, m: int = 0, p_one: float | np.ndarray | None = None) -> float:
     """``V_l(m)``: variance left after the per-plane correction with the top ``m`` planes protected.
 
-    ``V_l(m) = sum_(k < B-m) c_k^2 v_k / a_k^2`` [code units^2] (spec/theory.md section 3), with
+    ``V_l(m) = sum_(k < B-m) c_k^2 v_k / a_k^2`` [code units^2] (docs/theory.md section 3), with
     ``v_k = p1_k pd_k (1-pd_k) + (1 - p1_k) pu_k (1-pu_k)``: the per-bit variance averaged over a stored 1
     with probability ``p1_k`` (``p_one``: a scalar or float[B] per plane, default 0.5; the result is exact
     for every code when ``pd = pu``). Symmetric closed form: ``p (1-p) / (1-2p)^2 * (4^(B-m) - 1) / 3``.

@@ -1,6 +1,6 @@
 """The command-line interface: ``python -m wkbnoise COMMAND [--flags] [--json]``.
 
-Each room of the pipeline contributes its commands as a mixin class in its own module
+Each stage of the pipeline contributes its commands as a mixin class in its own module
 (``physics``, ``faults``, ``runtime``, ``evaluation``); :class:`Cli` gathers them for fire.
 Commands parse and check their flags, call the library, print a table or one JSON object,
 and return ``None``.

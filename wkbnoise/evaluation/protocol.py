@@ -1,4 +1,4 @@
-"""The settings of ``eval`` (quick and full) and ``reproduce``: spec/evaluation.md made concrete.
+"""The settings of ``eval`` (quick and full) and ``reproduce``: the paper's evaluation protocol made concrete.
 
 The full protocol: INT8 per tensor, two's complement, symmetric flips at ``p = 0.10`` (CNNs) and
 ``0.05`` (transformers), every method of theory section 5 at 0.25 / 0.5 / 1 / 2 bits per weight, 30 trials
@@ -22,7 +22,7 @@ ALL_METHODS = ("none", "correct-only", "uniform-msp", "magnitude", "random", "ta
 #: ``eval`` with no FILE and no --trials/--images: the zoo in a few minutes on 2 cores
 QUICK_EVAL = {"trials": 5, "max_trials": 20, "n_images": 200, "calibration": 64, "draws": 2, "budgets": (0.25, 1.0),
               "methods": ("none", "correct-only", "uniform-msp", "magnitude", "tac", "tac-bayes", "tac-bayes-gain")}
-#: the paper protocol (spec/evaluation.md)
+#: the paper protocol
 FULL = {"trials": 30, "max_trials": 120, "n_images": 1000, "calibration": 256, "draws": 4, "budgets": (0.25, 0.5, 1.0, 2.0),
         "methods": ALL_METHODS}
 #: ``reproduce --quick``

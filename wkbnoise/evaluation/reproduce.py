@@ -1,4 +1,4 @@
-"""``python -m wkbnoise reproduce``: the protocol of spec/evaluation.md on the zoo, one HDF5 run, one page.
+"""``python -m wkbnoise reproduce``: the paper's evaluation protocol on the zoo, one HDF5 run, one page.
 
 The run has two parts, both stored in the same resumable run file:
 
@@ -38,7 +38,7 @@ from .sweep import run_sweep, versions
 __all__ = ["reproduce", "reproduce_config", "claim_records", "claim_verdicts", "render", "validate_rows", "t5_rows_of",
            "CLAIMED"]
 
-#: the paper's headline figures (spec/evaluation.md), shown beside what this run measured
+#: the paper's headline figures, shown beside what this run measured
 CLAIMED = {"ratio_lo": 3.4, "ratio_hi": 33.6, "tac_minus_magnitude": 0.24, "keep": 0.95}
 
 #: settings of the theory part, full and quick

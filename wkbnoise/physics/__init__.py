@@ -1,4 +1,4 @@
-"""The physics room: from an oxide to per-bit flip rates (spec/physics.md).
+"""The physics: from an oxide to per-bit flip rates (docs/physics.md).
 
 oxide (thickness, barrier, mass) -> WKB transmission -> tunnelling current J(V) -> retention time of a
 storage cell -> flip probability after a storage time (three models) -> asymmetric / per-plane
@@ -28,7 +28,6 @@ from .retention import (
 from .transmission import barrier_integral, log_transmission, transmission
 
 __all__ = [
-    # spec/physics.md section 7
     "Oxide",
     "StorageCell",
     "log_transmission",

@@ -1,6 +1,6 @@
-"""The two objects of the physics room: an :class:`Oxide` (the barrier) and a :class:`StorageCell`
+"""The two objects of the physics: an :class:`Oxide` (the barrier) and a :class:`StorageCell`
 (the charge it guards). Both are frozen; every numeric field may be a float or a NumPy array, and the
-functions that take them broadcast over all fields (spec/physics.md section 7).
+functions that take them broadcast over all fields (docs/physics.md).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class Oxide:
 
     @classmethod
     def from_material(cls, name: str, thickness_nm: float | np.ndarray, **overrides: Any) -> Oxide:
-        """An oxide with the defaults of the table in spec/physics.md section 4.
+        """An oxide with the defaults of the table in docs/physics.md
 
         Parameters
         ----------
@@ -133,7 +133,7 @@ class Oxide:
 
 @dataclass(frozen=True, eq=False)
 class StorageCell:
-    """A charge-storage node that leaks through one oxide (spec/physics.md sections 4 and 5.1).
+    """A charge-storage node that leaks through one oxide (docs/physics.md).
 
     The node voltage across the oxide is ``V = Q / C_T`` and ``dQ/dt = -A_ox J(V) - i_other_A``;
     a stored ("charged") bit starts at ``v_stored_V`` and reads wrong once ``V`` falls to ``v_sense_V``.
@@ -159,7 +159,7 @@ class StorageCell:
         Temperature [K] of the Tsu-Esaki supply function.
     electrode_mass_ratio : float or ndarray
         Electrode (supply) mass m_el / m0 [dimensionless]; 0.5 with ``band_bottom_eV=-0.1`` is the
-        "Si-like" supply of spec/physics.md section 3, 1.0 with -5.0 a metal.
+        "Si-like" supply of docs/physics.md, 1.0 with -5.0 a metal.
     band_bottom_eV : float or ndarray
         Cathode band bottom below its Fermi level [eV], < 0.
 
@@ -213,7 +213,7 @@ class StorageCell:
         """A square floating-gate NAND cell (width x width tunnel area) with the Si-like supply.
 
         Defaults: 20 x 20 nm^2, alpha_G = 0.6, 2 V across the oxide when written, read wrong at 1 V
-        (half the charge lost, SLC); spec/physics.md section 5.1 worked example.
+        (half the charge lost, SLC); docs/physics.md worked example.
         """
         area = (np.asarray(_field(width_nm, "width_nm")) * 1e-9) ** 2
         return cls(oxide, tunnel_area_m2=area, coupling_ratio=coupling_ratio, v_stored_V=v_stored_V,

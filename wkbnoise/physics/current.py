@@ -1,5 +1,5 @@
 """Tunnelling current density through an oxide: Tsu-Esaki (the reference), Simmons, Fowler-Nordheim and
-the Schuegraf-Hu direct-tunnelling closed form (spec/physics.md section 3).
+the Schuegraf-Hu direct-tunnelling closed form (docs/physics.md).
 
 Everything is computed as ln|J| and exponentiated at the end; the public results are in A/m^2
 (A/cm^2 = A/m^2 * 1e-4). Identical electrodes: J(-V) = -J(V).

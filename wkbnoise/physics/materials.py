@@ -1,6 +1,6 @@
 """The oxide table: barrier height, tunnelling mass and permittivity, with their sources.
 
-spec/physics.md section 4. Energies are measured from the cathode electron reference (the Fermi level of
+docs/physics.md Energies are measured from the cathode electron reference (the Fermi level of
 a metal or degenerate poly-Si electrode); ``barrier_eV`` is the conduction-band offset at the cathode.
 """
 
@@ -55,7 +55,7 @@ MATERIALS: dict[str, Material] = {
                  "offset, k, gap: Robertson, Eur. Phys. J. Appl. Phys. 28, 265 (2004); mass 0.5: Weinberg, "
                  "J. Appl. Phys. 53, 5052 (1982); 3.2 eV / 0.42: Lenzlinger & Snow, J. Appl. Phys. 40, 278 (1969)"),
         Material("Si3N4", 2.1, (2.0, 2.4), 0.5, None, 7.5, 5.3,
-                 "offset, k, gap: Robertson (2004); mass 0.5 is an UNSOURCED placeholder (spec/physics.md s4)"),
+                 "offset, k, gap: Robertson (2004); mass 0.5 is an UNSOURCED placeholder (docs/physics.md)"),
         Material("HfO2", 1.5, (1.4, 1.5), 0.15, (0.1, 0.2), 22.0, 5.8,
                  "offset, k, gap: Robertson (2004); tunnelling mass 0.1-0.2 (much below the band mass): "
                  "Yeo, King & Hu, Appl. Phys. Lett. 81, 2091 (2002)"),

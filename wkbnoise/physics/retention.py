@@ -1,5 +1,5 @@
 """From leakage to bit flips: retention time, flip probability (three models), asymmetric and per-plane
-rates, and the inverse problem "which oxide keeps p below a target" (spec/physics.md sections 5-6).
+rates, and the inverse problem "which oxide keeps p below a target" (docs/physics.md).
 
 Vocabulary: a *charged* cell holds the written charge and leaks; its bit reads wrong once the oxide
 voltage has fallen from ``v_stored_V`` to ``v_sense_V``. ``p_c`` is P(charged -> uncharged) after a
@@ -339,7 +339,7 @@ def flip_probability(t_s, cell: StorageCell, model: str = "variability", sigma_t
 
     Notes
     -----
-    spec/physics.md section 5. Under Model A the forward search for d*(t) covers 0.1-15 nm: a time
+    docs/physics.md Under Model A the forward search for d*(t) covers 0.1-15 nm: a time
     shorter than the retention of a 0.1 nm oxide gives 0, one longer than that of 15 nm gives 1.
 
     Examples
@@ -504,7 +504,7 @@ def symmetric_rate(p_1to0, p_0to1, frac_ones=0.5) -> np.ndarray:
     """Binary-symmetric rate seen by data with a fraction ``frac_ones`` of ones [per bit].
 
     ``p = frac_ones * p_1to0 + (1 - frac_ones) * p_0to1``; 0.5 is the exact rate under random cell
-    polarity or data scrambling (spec/physics.md section 5.4).
+    polarity or data scrambling (docs/physics.md).
     """
     p10 = _as_float_array(p_1to0, "p_1to0")
     p01 = _as_float_array(p_0to1, "p_0to1")
@@ -516,7 +516,7 @@ def symmetric_rate(p_1to0, p_0to1, frac_ones=0.5) -> np.ndarray:
 
 
 def plane_rates(t_s, cells: Sequence[StorageCell], **kw) -> FlipRates:
-    """Per-plane rates: ``cells[k]`` stores bit plane k (0 = LSB) [spec/physics.md section 6].
+    """Per-plane rates: ``cells[k]`` stores bit plane k (0 = LSB) [docs/physics.md].
 
     Parameters
     ----------

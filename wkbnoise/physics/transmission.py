@@ -1,7 +1,7 @@
 """Tunnelling transmission through a linear (rectangular, trapezoidal, triangular) barrier.
 
 :func:`log_transmission` is the WKB result in natural-log space, one formula for every regime
-(spec/physics.md section 1). :func:`transmission` adds three exact references as methods: the rectangle
+(docs/physics.md). :func:`transmission` adds three exact references as methods: the rectangle
 formula (V_ox = 0), Airy functions (any V_ox > 0), and the transfer matrix in its determinant form
 (section 2). Energies are in eV, measured from the cathode electron reference.
 """
@@ -133,7 +133,7 @@ def transmission(energy_eV, oxide: Oxide, v_ox_V=0.0, method: str = "wkb", elect
 
     Notes
     -----
-    spec/physics.md section 2 (R1, R2, R3); the exact/WKB ratio of the rectangle tends to
+    docs/physics.md (R1, R2, R3); the exact/WKB ratio of the rectangle tends to
     16 E (U - E) / U^2 for equal masses.
     """
     if method not in _METHODS:

@@ -29,7 +29,7 @@ _NAMES = ("lenet5", "vgg", "resnet20", "mobilenetv2", "vit")
 
 
 def names() -> list[str]:
-    """The zoo's model names, in the order of spec/evaluation.md."""
+    """The zoo's model names, smallest first (the order of every table)."""
     return list(_NAMES)
 
 
