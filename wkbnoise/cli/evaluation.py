@@ -103,6 +103,10 @@ class EvaluationCommands:
         models = _models(file)
         quick = file is None and trials is None and images is None
         settings = QUICK_EVAL if quick else FULL
+        if inputs is not None and images is None:  # all of the user's inputs, up to the protocol's count
+            from ..evaluation.inputs import read_inputs
+
+            images = min(settings["n_images"], len(read_inputs(inputs)))
         config = eval_config(models, settings=settings, rates=rates, methods=methods, budgets=budgets, trials=trials,
                              n_images=images, seed=seed, metric=metric, inputs=inputs, labels=labels, code=code)
         _preflight(config)

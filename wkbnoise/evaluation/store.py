@@ -189,6 +189,8 @@ class RunStore:
         for name, v in data.items():
             if not isinstance(v, dict) or not {"dtype", "shape", "b64"} <= v.keys():
                 raise self._damaged(number, f"array {name!r} lacks dtype, shape or b64")
+            if not isinstance(v["dtype"], str):
+                raise self._damaged(number, f"array {name!r} has dtype {v['dtype']!r}, not a NumPy dtype string")
             try:
                 dtype = np.dtype(v["dtype"])
                 raw = base64.b64decode(v["b64"], validate=True)
