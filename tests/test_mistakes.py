@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from wkbnoise import zoo
 from wkbnoise.__main__ import main
 from wkbnoise.cli import Cli
-from wkbnoise.cli._parse import commands
+from wkbnoise.cli._parse import _positionals, commands
 
 TRIED: dict[str, set] = defaultdict(set)
 FAMILIES = ("cli", "header", "journal", "library")
@@ -103,7 +103,7 @@ def test_misspelled_flag_suggests_the_right_one(capsys, box, cmd, typo, right):
 @given(cmd=st.sampled_from(sorted(CMDS)),
        extra=st.lists(st.from_regex(r"[A-Za-z0-9_.][A-Za-z0-9_./]{0,12}", fullmatch=True), min_size=1, max_size=3))
 def test_stray_positional_arguments_refused(capsys, box, cmd, extra):
-    takes_one = cmd in ("eval", "info")
+    takes_one = bool(_positionals(CMDS[cmd]))
     args = ["x.safetensors", *extra] if takes_one else extra
     line = refused(capsys, [cmd, *args], box, "unexpected argument")
     assert repr(extra[0] if not takes_one else extra[0]) in line or "argument" in line
@@ -157,6 +157,10 @@ BAD_VALUES = {
     ("eval", "--metric"): _WORD.filter(lambda w: w not in ("accuracy", "agreement", "cosine")),
     ("eval", "--seed"): st.integers(-10**9, -1).map(str),
     ("eval", "--code"): _WORD.filter(lambda w: w != "ideal"),
+    ("design", "--trials"): st.one_of(st.integers(-10**6, 1).map(str), st.integers(100_001, 10**13).map(str)),
+    ("design", "--target"): st.one_of(_num(1.0001, 1e6), _num(-1e6, 0.0)),
+    ("design", "--material"): _WORD.filter(lambda w: w not in ("SiO2", "Si3N4", "HfO2")),
+    ("design", "--codes"): _WORD.filter(lambda w: w != "ideal"),
 }
 
 
@@ -188,6 +192,8 @@ def traps(tmp_path_factory):
     (["reproduce", "--out", "{plain}/runs"], "is a file, not a folder"),
     (["reproduce", "--docs", "{plain}/docs"], "is a file, not a folder"),
     (["reproduce", "--out", "/proc/runs"], "cannot be created"),
+    (["design", "--out", "{plain}/d.h5"], "is a file, not a folder"),
+    (["design", "--png", "/proc/d.png"], "cannot be created"),
 ])
 def test_unwritable_outputs_refused_before_work(capsys, box, traps, argv, fragment):
     argv = [a.format(plain=traps / "plain", root=traps) for a in argv]

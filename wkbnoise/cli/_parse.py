@@ -25,7 +25,7 @@ __all__ = ["UsageError", "Parsed", "commands", "parse", "render_help", "render_o
 _PROG = "python -m wkbnoise"
 _POSITIONAL_NAMES = ("file", "model")
 #: parameters that name files or directories: their values are kept as typed, never read as literals
-_PATH_PARAMS = {"file", "out", "plan_json", "inputs", "labels", "config", "docs", "model_file"}
+_PATH_PARAMS = {"file", "out", "plan_json", "inputs", "labels", "config", "docs", "model", "png"}
 _WIDTH = 100
 
 

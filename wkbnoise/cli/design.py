@@ -8,7 +8,8 @@ import tempfile
 from pathlib import Path
 
 from ..errors import InputError
-from ._output import emit, flag_bool, flag_choice, flag_float, flag_int, flag_list
+from ._output import emit, flag_bool, flag_choice, flag_float, flag_int, flag_list, flag_out_file
+from .evaluation import MAX_TRIALS
 
 __all__ = ["DesignCommands"]
 
@@ -78,6 +79,13 @@ class DesignCommands:
                            max_trials=flag_int(max_trials, "max-trials", low=2),
                            n_images=flag_int(images, "images", low=1, high=100_000), seed=flag_int(seed, "seed", low=0),
                            inputs=inputs, labels=labels)
+        if cfg.trials > MAX_TRIALS:
+            raise InputError(f"--trials={cfg.trials} is above the limit of {MAX_TRIALS:,} trials per point. Use "
+                             f"--trials <= {MAX_TRIALS}.")
+        if out is not None:
+            flag_out_file(out, "out")
+        if png is not None:
+            flag_out_file(png, "png")
         tmpdir = None
         if out is None:
             tmpdir = tempfile.TemporaryDirectory(prefix="wkbnoise-design-")
