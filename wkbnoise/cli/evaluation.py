@@ -103,10 +103,11 @@ class EvaluationCommands:
         models = _models(file)
         quick = file is None and trials is None and images is None
         settings = QUICK_EVAL if quick else FULL
-        if inputs is not None and images is None:  # all of the user's inputs, up to the protocol's count
-            from ..evaluation.inputs import read_inputs
+        if inputs is not None and images is None:  # all of the user's images, up to the protocol's count
+            from ..evaluation.inputs import count_images
 
-            images = min(settings["n_images"], len(read_inputs(inputs)))
+            n_user = count_images(inputs)
+            images = None if n_user is None else max(1, min(settings["n_images"], n_user))
         config = eval_config(models, settings=settings, rates=rates, methods=methods, budgets=budgets, trials=trials,
                              n_images=images, seed=seed, metric=metric, inputs=inputs, labels=labels, code=code)
         _preflight(config)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import InputError, WkbnoiseError
 
-__all__ = ["read_inputs", "read_labels", "check_images", "check_labels"]
+__all__ = ["read_inputs", "read_labels", "check_images", "check_labels", "count_images"]
 
 
 def _tensors(path, flag: str, wanted: str, what: str) -> dict:
@@ -106,3 +106,15 @@ def read_labels(path, n_images: int) -> np.ndarray:
     """The checked ``labels`` tensor of a ``--labels`` file (``n_images`` entries), as int64."""
     y = _tensors(path, "labels", "labels", "a 'labels' tensor of class indices (N,)")["labels"]
     return check_labels(y, n_images, where=f"--labels={str(path)!r}")
+
+
+def count_images(path) -> int | None:
+    """Rows of the ``images`` tensor of ``path`` from its header alone; ``None`` when there is none to count."""
+    from ..runtime.loader import read_header
+
+    try:
+        entry = read_header(path)[0].get("images")
+    except WkbnoiseError:
+        return None  # the readers say what is wrong with the file
+    shape = entry.get("shape") if isinstance(entry, dict) else None
+    return int(shape[0]) if shape else None
