@@ -88,7 +88,7 @@ def _known(cmd):
 def test_unknown_flags_refused_before_work(capsys, box, cmd, flag):
     if flag in _known(cmd) or flag in ("help",):
         return
-    line = refused(capsys, [cmd, f"--{flag}", "1"], box, "unknown flag", f"--help")
+    line = refused(capsys, [cmd, f"--{flag}", "1"], box, "unknown flag", "--help")
     assert f"--{flag}" in line
 
 
