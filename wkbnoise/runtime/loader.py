@@ -293,7 +293,7 @@ def read_safetensors(path) -> SafetensorsFile:
         if bad.any():
             first = tuple(int(i) for i in np.argwhere(bad)[0])
             raise ModelFileError(
-                f"path={str(path)!r}: tensor {name!r} holds {int(bad.sum())} NaN or inf values (first at index "
+                f"path={str(path)!r}: tensor {name!r} holds {int(bad.sum())} non-finite (NaN or inf) values (first at index "
                 f"{first}, stored as {dtypes[name]}); a network with them computes nothing meaningful. Re-export "
                 f"finite weights (check the training for divergence, or a float16 overflow)."
             )
