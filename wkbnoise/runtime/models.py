@@ -19,6 +19,7 @@ from ..errors import InputError, ModelFileError
 from .base import Model, PreparedInput
 from .builders import ARCHITECTURES, build_zoo
 from .graph import Graph
+from .configs import check_config, check_input_spec
 from .loader import as_path, read_safetensors
 
 __all__ = ["ARCHITECTURES", "load_model", "model_from_graph", "accuracy", "predict", "save_model"]
@@ -105,6 +106,8 @@ def _load_zoo_file(f, path, config) -> Model:
         raise ModelFileError(f"path={str(path)!r}: metadata wkbnoise.input must be a JSON object such as "
                              f'{json.dumps(_DEFAULT_INPUT)}.')
     spec.update(given)
+    check_config(arch, {**ARCHITECTURES[arch][0], **cfg}, f"path={str(path)!r}")
+    check_input_spec(meta, f"path={str(path)!r}")
     graph, params, cfg = build_zoo(arch, f.tensors, cfg, spec, path)
     return model_from_graph(graph, params, arch=arch, config=cfg, metadata=meta, path=path)
 
