@@ -104,7 +104,7 @@ def test_misspelled_flag_suggests_the_right_one(capsys, box, cmd, typo, right):
        extra=st.lists(st.from_regex(r"[A-Za-z0-9_.][A-Za-z0-9_./]{0,12}", fullmatch=True), min_size=1, max_size=3))
 def test_stray_positional_arguments_refused(capsys, box, cmd, extra):
     takes_one = bool(_positionals(CMDS[cmd]))
-    args = ["x.safetensors", *extra] if takes_one else extra
+    args = ["x.safetensors"] * len(_positionals(CMDS[cmd])) + extra
     line = refused(capsys, [cmd, *args], box, "unexpected argument")
     assert repr(extra[0] if not takes_one else extra[0]) in line or "argument" in line
 

@@ -25,7 +25,7 @@ __all__ = ["UsageError", "Parsed", "commands", "parse", "render_help", "render_o
 _PROG = "python -m wkbnoise"
 _POSITIONAL_NAMES = ("file", "model")
 #: parameters that name files or directories: their values are kept as typed, never read as literals
-_PATH_PARAMS = {"file", "out", "plan_json", "inputs", "labels", "config", "docs", "model", "png"}
+_PATH_PARAMS = {"file", "out", "plan_json", "inputs", "labels", "config", "docs", "model", "png", "src"}
 _WIDTH = 100
 
 
@@ -60,6 +60,9 @@ def _params(fn) -> list[inspect.Parameter]:
 
 def _positionals(fn) -> tuple[str, ...]:
     ps = _params(fn)
+    required = tuple(p.name for p in ps if p.default is inspect.Parameter.empty)
+    if required:
+        return required
     return (ps[0].name,) if ps and ps[0].name in _POSITIONAL_NAMES else ()
 
 
@@ -168,11 +171,13 @@ def parse(cli_cls, argv) -> Parsed:
                              f"write {last_switch} alone (or {last_switch}=false). {see}")
         if not positional:
             takes = f"`{name}` takes no positional argument" if not _positionals(fn) else \
-                f"`{name}` takes one {_positionals(fn)[0].upper()}"
+                f"`{name}` takes only {' '.join(p.upper() for p in _positionals(fn))}"
             raise UsageError(f"unexpected argument {tok!r}: {takes}; flags are written --name VALUE. {see}")
         pname = positional.pop(0)
         kwargs[pname] = tok if pname in _PATH_PARAMS else _value(pname, tok)
-    # a positional given again as a flag is caught above (given twice); order of kwargs does not matter
+    missing = [p for p in params.values() if p.default is inspect.Parameter.empty and p.name not in kwargs]
+    if missing:
+        raise UsageError(f"`{name}` needs {' '.join(p.name.upper() for p in missing)}. {see}")
     return Parsed(name, kwargs)
 
 
