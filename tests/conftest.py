@@ -51,3 +51,13 @@ def assert_one_line_error(result: CliResult, *fragments: str) -> None:
     assert "Traceback" not in result.stderr
     for frag in fragments:
         assert frag in lines[0], (frag, lines[0])
+
+
+def grid_means(model_doc: dict) -> dict:
+    """``{(method, requested budget): mean}`` of the grid points of one model in ``eval --json``.
+
+    A grid point's ``budget`` is its plan's cost (the longest prefix of the method's path that fits), its
+    ``grid_budget`` the budget asked for; ``none`` is keyed at 0.
+    """
+    return {(p["method"], 0.0 if p["method"] == "none" else p["grid_budget"]): p["mean"]
+            for p in model_doc["points"] if p["grid"]}

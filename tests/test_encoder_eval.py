@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, grid_means
 from safetensors.numpy import save_file
 
 from wkbnoise import FlipRates, InputError
@@ -106,7 +106,7 @@ def test_cli_eval_encoder_weight_file(cli):
     assert res.returncode == 0, res.stderr
     (row,) = res.json()["summary"]
     assert row["metric"] == "cosine" and row["int8"] == pytest.approx(1.0, abs=1e-6)
-    means = {(p["method"], p["budget"]): p["mean"] for p in res.json()["models"][0]["points"]}
+    means = grid_means(res.json()["models"][0])
     assert 0.0 < means[("none", 0.0)] < means[("tac", 1.0)] <= 1.0 + 1e-9
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, grid_means
 from safetensors.numpy import save_file
 
 from wkbnoise.runtime import load_model
@@ -40,7 +40,7 @@ def test_cli_eval_encoder_json(cli, target):
     assert "40 sequences" in row["inputs"] and "bundled English sentences" in row["inputs"]
     assert row["rates"] == "p=0.01"
     (model,) = doc["models"]
-    means = {(p["method"], p["budget"]): p["mean"] for p in model["points"]}
+    means = grid_means(model)
     assert 0.0 < means[("none", 0.0)] < means[("tac", 1.0)] <= 1.0 + 1e-9
 
 
