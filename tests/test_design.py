@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,6 +89,9 @@ def test_design_on_a_standin_model(tmp_path):
     (["--target", "1.5"], "--target"),
     (["--target", "0"], "--target"),
     (["nosuch"], "zoo model"),
+    (["missing.onnx"], "no such file or folder"),
+    (["missing.safetensors"], "no such file or folder"),
+    (["README.md"], "nor a model file"),
 ])
 def test_design_cli_bad_input_one_line(cli, args, frag):
     assert_one_line_error(cli("design", *args), frag)
@@ -101,3 +105,18 @@ def test_design_cli_lenet(cli, tmp_path):
     assert res.returncode == 0, res.stderr
     doc = res.json()
     assert len(doc["rows"]) == 2 * 2 * 2 and (tmp_path / "d.png").exists()
+
+
+@pytest.mark.slow
+def test_design_cli_hugging_face_folder(cli, tmp_path):
+    """``design`` takes what ``eval`` takes: a Hugging Face encoder folder, scored by cosine to the clean INT8."""
+    folder = Path(__file__).resolve().parent / "data" / "minilm_tiny"
+    res = cli("design", str(folder), "--thickness-nm", "4.7:4.8:0.1", "--codes", "ideal,secded-72-64",
+              "--trials", "2", "--max-trials", "4", "--images", "20", "--json")
+    assert res.returncode == 0, res.stderr
+    doc = res.json()
+    assert doc["model"] == "minilm_tiny" and doc["metric"] == "cosine" and doc["int8"] == pytest.approx(1.0, abs=1e-6)
+    assert len(doc["rows"]) == 2 * 2 * 2
+    for r in doc["rows"]:
+        if r["reached"]:  # judged above the goal: its interval's lower end clears 0.95 x 1.0
+            assert r["lo"] >= doc["goal"] - 1e-12 and r["stored_bits_per_weight"] >= 8.0

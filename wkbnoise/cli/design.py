@@ -31,7 +31,8 @@ class DesignCommands:
         weight) and the thicknesses where no code reaches the target.
 
         Args:
-            model: a zoo model name (lenet5, vgg, resnet20, mobilenetv2, vit) or a safetensors weight file.
+            model: a zoo model name (lenet5, vgg, resnet20, mobilenetv2, vit) or any model file eval takes: a
+                safetensors weight file, an .onnx, a Keras .h5/.hdf5 or a Hugging Face folder.
             material: oxide: SiO2, Si3N4 or HfO2.
             years: storage time without refresh [years], > 0.
             cell: memory cell preset, flash or dram.
@@ -61,15 +62,7 @@ class DesignCommands:
         years = flag_float(years, "years", low=0.0, low_open=True)
         cell = flag_choice(cell, "cell", ("flash", "dram"))
         material = flag_choice(material, "material", ("SiO2", "Si3N4", "HfO2"))
-        model = str(model)
-        if model.endswith(".safetensors") and not Path(model).is_file():
-            raise InputError(f"MODEL={model!r}: no such file. Give a zoo name or a safetensors weight file.")
-        if not model.endswith(".safetensors"):
-            from .. import zoo
-
-            if model not in zoo.names():
-                raise InputError(f"MODEL={model!r} is neither a zoo model ({', '.join(zoo.names())}) nor a "
-                                 ".safetensors file.")
+        model = _model_argument(model)
         for name, path in (("inputs", inputs), ("labels", labels)):
             if path is not None and not Path(str(path)).is_file():
                 raise InputError(f"--{name}={path!r}: no such file. Give the path of a safetensors file.")
@@ -106,6 +99,25 @@ class DesignCommands:
         result["run_file"] = None if tmpdir else str(out)
         result["png"] = None if png is None else str(png)
         emit(result, format_design(result), as_json)
+
+
+def _model_argument(model) -> str:
+    """MODEL as ``design`` stores it: a zoo name, or the path of any model file ``eval`` takes (checked here)."""
+    from .. import zoo
+    from .evaluation import IMPORTED_SUFFIXES, _models
+
+    model = str(model)
+    path = Path(model)
+    if model in zoo.names() and not path.exists():
+        return model
+    if path.is_dir() or path.suffix.lower() in (".safetensors", *IMPORTED_SUFFIXES):
+        if not path.exists():
+            raise InputError(f"MODEL={model!r}: no such file or folder. Give a zoo name ({', '.join(zoo.names())}), a "
+                             f"model file (.safetensors, .onnx, .h5, .hdf5, .keras) or a Hugging Face folder.")
+        _models(model)  # reads the header: a damaged or foreign file is refused before any work
+        return model
+    raise InputError(f"MODEL={model!r} is neither a zoo model ({', '.join(zoo.names())}) nor a model file "
+                     f"(.safetensors, .onnx, .h5, .hdf5, .keras) or a Hugging Face folder.")
 
 
 def format_design(result: dict) -> str:

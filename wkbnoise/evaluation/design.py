@@ -162,8 +162,11 @@ class DesignConfig:
 
 def _sweep_config(cfg: DesignConfig) -> SweepConfig:
     """The campaign settings the shared input loader reads (images, calibration, inputs)."""
-    path = cfg.model if cfg.model.endswith(".safetensors") else None
-    return SweepConfig(models=(ModelSpec(Path(cfg.model).stem if path else cfg.model, (), path),), trials=cfg.trials,
+    from .. import zoo
+
+    path = None if cfg.model in zoo.names() and not Path(cfg.model).exists() else cfg.model
+    name = cfg.model if path is None else (Path(path).name if Path(path).is_dir() else Path(path).stem)
+    return SweepConfig(models=(ModelSpec(name, (), path),), trials=cfg.trials,
                        seed=cfg.seed, bits=cfg.bits, n_images=cfg.n_images, calibration=cfg.calibration,
                        draws=cfg.draws, target=cfg.target, inputs=cfg.inputs, labels=cfg.labels)
 
@@ -312,7 +315,7 @@ def run_design(cfg: DesignConfig, out, *, log=None, loader=None, inputs=None, pr
     model = (loader or _load_model)(spec)
     x, labels, calib = (inputs or load_inputs)(sweep_cfg, model)
     ev = Evaluator(model, x, labels, bits=cfg.bits)
-    x_cal = model.preprocess(calib) if np.asarray(calib).dtype == np.uint8 else calib
+    x_cal = model.preprocess(calib) if getattr(calib, "dtype", None) == np.uint8 else calib
     if "design/model" not in store:
         say(f"{spec.name}: sensitivities G_l on {len(x_cal)} unlabeled calibration images")
         sens = layer_sensitivities(model, x_cal, base_weights=ev.int8_weights, draws=cfg.draws, seed=cfg.seed)
