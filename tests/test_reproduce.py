@@ -32,7 +32,7 @@ def run(tmp_path_factory):
 @pytest.mark.slow
 def test_page_numbers_come_from_the_run_file(run):
     d, out = run
-    page = (d / "docs" / "results.md").read_text()
+    page = (d / "docs" / "results-quick.md").read_text()  # the quick form's page, beside the full one
     store = RunStore.read(out["payload"]["run_file"])
     for r in point_rows(store, "lenet5", 0):
         assert f"| {r['method']} | " in page
@@ -40,8 +40,9 @@ def test_page_numbers_come_from_the_run_file(run):
     (s,) = summary_rows(store)
     assert s["best"] and f"| {s['best']} (best) |" in page  # C2 judged with tac and with the best method
     assert "20 per label" not in page and "per label 0: 20, 1: 20" in page  # 200 images, stratified
-    for name in ("results_lenet5.png", "results_t1_t2.png", "results_t3.png", "results_t5.png"):
-        assert (d / "docs" / "img" / name).stat().st_size > 10_000
+    assert not (d / "docs" / "results.md").exists()
+    for name in ("lenet5", "t1_t2", "t3", "t5"):
+        assert (d / "docs" / "img" / f"results-quick_{name}.png").stat().st_size > 10_000
     assert "Quick form" in page
 
 

@@ -135,13 +135,14 @@ class EvaluationCommands:
         """Run the evaluation protocol (the paper's claims C1-C6) on the zoo and render the results page.
 
         Stores every number in OUT/reproduce.h5 (or reproduce-quick.h5; resumable: re-run the same command
-        after an interruption), then writes DOCS/results.md and DOCS/img/results_*.png from that file only.
+        after an interruption), then writes DOCS/results.md (DOCS/results-quick.md with --quick) and its
+        plots in DOCS/img/ from that file only.
         A claim that does not reproduce is reported with its measured figure.
 
         Args:
             quick: fewer trials and images (10 x 500 instead of 30 x 1000); the page says so.
             out: directory of the HDF5 run file.
-            docs: directory that receives results.md and img/.
+            docs: directory that receives the page and img/.
             workers: run the campaign's trials on a local Dask cluster of N processes (wkbnoise[dask]).
             scheduler: run the campaign's trials on the Dask cluster at tcp://HOST:PORT (wkbnoise[dask]).
             json: print one JSON object (the summary) instead of the text summary.

@@ -9,7 +9,7 @@ The run has two parts, both stored in the same resumable run file:
    error of a real layer's weights beside a Gaussian of the same variance, and T5 (predicted vs measured
    output distortion) on each zoo model.
 
-:func:`render` then writes ``results.md`` and the PNG plots from the run file alone; nothing on the page is
+:func:`render` then writes ``results.md`` (``results-quick.md`` for ``--quick``) and the PNG plots from the run file alone; nothing on the page is
 typed in by hand. Each part is a set of independent records keyed by what they measure, so an interrupted
 run resumes where it stopped (and a later distributed engine can farm the points out).
 """
@@ -72,7 +72,8 @@ def reproduce(*, quick: bool = False, out_dir: str = "runs", docs_dir: str = "do
     quick : bool
         The quick form (fewer trials and images; the page says so).
     out_dir, docs_dir : str
-        Folder of the run file (``reproduce.h5`` or ``reproduce-quick.h5``) and of ``results.md`` + ``img/``.
+        Folder of the run file (``reproduce.h5`` or ``reproduce-quick.h5``) and of the page (``results.md``
+        or ``results-quick.md``) + ``img/``.
     progress : bool
         tqdm bars on stderr.
     log : callable, optional
@@ -85,7 +86,7 @@ def reproduce(*, quick: bool = False, out_dir: str = "runs", docs_dir: str = "do
     Returns
     -------
     dict
-        ``payload`` (the JSON summary), ``text`` (the printed summary), ``page`` (path of results.md).
+        ``payload`` (the JSON summary), ``text`` (the printed summary), ``page`` (path of the page).
     """
     say = log or (lambda msg: None)
     config = reproduce_config(quick, models, settings, theory_settings)
@@ -306,7 +307,11 @@ def _pct(v) -> str:
 
 # ------------------------------------------------------------------------------------------------- render
 def render(store: RunStore, docs_dir: str | Path, *, run_file=None) -> Path:
-    """Write ``results.md`` and ``img/results_*.png`` into ``docs_dir`` from the run file alone."""
+    """Write the results page and its plots into ``docs_dir`` from the run file alone.
+
+    The full protocol writes ``results.md`` and ``img/results_*.png``; the quick form writes
+    ``results-quick.md`` and ``img/results-quick_*.png``, so the two pages live side by side.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -317,6 +322,7 @@ def render(store: RunStore, docs_dir: str | Path, *, run_file=None) -> Path:
     img.mkdir(parents=True, exist_ok=True)
     config = SweepConfig.from_json(store.config)
     quick = bool(config.extra.get("quick"))
+    stem = "results-quick" if quick else "results"
     cmd = "python -m wkbnoise reproduce" + (" --quick" if quick else "")
     v = store.versions
     lines = ["# Results: the paper's claims on the wkbnoise zoo", "",
@@ -349,7 +355,7 @@ def render(store: RunStore, docs_dir: str | Path, *, run_file=None) -> Path:
     for spec in config.models:
         if f"models/{spec.name}" not in store:
             continue
-        fig = _plot_model(plt, store, config, spec, img)
+        fig = _plot_model(plt, store, config, spec, img, stem)
         s = by_model.get(spec.name)
         lines += [f"### {spec.name}", ""]
         if s is not None:
@@ -384,7 +390,7 @@ def render(store: RunStore, docs_dir: str | Path, *, run_file=None) -> Path:
                   f"{r['tolerance']:.3g} | {r['status']} |" for r in vr]
         lines.append("")
     if "claims/t12" in store:
-        fig = _plot_t12(plt, store, img)
+        fig = _plot_t12(plt, store, img, stem)
         a = _attrs(store, "claims/t12")
         d = store.get("claims/t12")[1]
         share = d["plane_var_theory"][-1] / d["plane_var_theory"].sum()
@@ -394,7 +400,7 @@ def render(store: RunStore, docs_dir: str | Path, *, run_file=None) -> Path:
                   f"sign plane carries {100 * share:.1f} % of the variance (theory), "
                   f"{100 * d['plane_var_mc'][-1] / d['plane_var_mc'].sum():.1f} % measured.", ""]
     if "claims/t3" in store:
-        fig = _plot_t3(plt, store, img)
+        fig = _plot_t3(plt, store, img, stem)
         a = _attrs(store, "claims/t3")
         d = store.get("claims/t3")[1]
         total = d["counts"].sum()
@@ -410,19 +416,19 @@ def render(store: RunStore, docs_dir: str | Path, *, run_file=None) -> Path:
                   f"variance {gauss_big:.4g}. The law is a lattice of MSB-led jumps, not a bell.", ""]
     t5 = t5_rows_of(store, config)
     if t5:
-        fig = _plot_t5(plt, t5, img)
+        fig = _plot_t5(plt, t5, img, stem)
         lines += ["### T5: predicted against measured output distortion", "", f"![T5](img/{fig.name})", "",
                   "| model | quantity | predicted | measured | tolerance | status | note |", "|---|---|---|---|---|---|---|"]
         lines += [f"| {r['check'][3:]} | {r['quantity']} | {r['theory']:.4g} | {r['measured']:.4g} | "
                   f"{r['tolerance']:.3g} | {r['status']} | {r['note']} |" for r in t5]
         lines += ["", "T5 is first order in the noise: where a row fails, the measured/predicted ratio says by how "
                   "much the network's curvature adds to the linear prediction.", ""]
-    page = docs / "results.md"
+    page = docs / f"{stem}.md"
     page.write_text("\n".join(lines) + "\n")
     return page
 
 
-def _plot_model(plt, store, config, spec, img: Path) -> Path:
+def _plot_model(plt, store, config, spec, img: Path, stem: str = "results") -> Path:
     mattrs = _attrs(store, f"models/{spec.name}")
     n = int(np.sum(store.get(f"models/{spec.name}")[1]["n_weights"]))
     fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -442,7 +448,7 @@ def _plot_model(plt, store, config, spec, img: Path) -> Path:
     ax.set_title(f"{spec.name} at {spec.rates[0].label}")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=7, ncol=2, loc="lower right")
-    return _save(plt, fig, img / f"results_{spec.name}.png")
+    return _save(plt, fig, img / f"{stem}_{spec.name}.png")
 
 
 def _save(plt, fig, path: Path) -> Path:
@@ -452,7 +458,7 @@ def _save(plt, fig, path: Path) -> Path:
     return path
 
 
-def _plot_t12(plt, store, img: Path) -> Path:
+def _plot_t12(plt, store, img: Path, stem: str = "results") -> Path:
     d = store.get("claims/t12")[1]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     axes[0].plot(d["value"], d["mean_theory"], "k-", lw=1, label="T1 theory")
@@ -469,10 +475,10 @@ def _plot_t12(plt, store, img: Path) -> Path:
                 title="T2: MSB-led hierarchy")
     for ax in axes:
         ax.legend(fontsize=7)
-    return _save(plt, fig, img / "results_t1_t2.png")
+    return _save(plt, fig, img / f"{stem}_t1_t2.png")
 
 
-def _plot_t3(plt, store, img: Path) -> Path:
+def _plot_t3(plt, store, img: Path, stem: str = "results") -> Path:
     a = _attrs(store, "claims/t3")
     d = store.get("claims/t3")[1]
     total = d["counts"].sum()
@@ -489,10 +495,10 @@ def _plot_t3(plt, store, img: Path) -> Path:
     ax.set(xlabel="error q~ - q [code units]", ylabel="probability",
            title=f"T3 on {a['model']}.{a['layer']}, p = {_num(a['p_flip']):g}")
     ax.legend(fontsize=8)
-    return _save(plt, fig, img / "results_t3.png")
+    return _save(plt, fig, img / f"{stem}_t3.png")
 
 
-def _plot_t5(plt, t5: list[dict], img: Path) -> Path:
+def _plot_t5(plt, t5: list[dict], img: Path, stem: str = "results") -> Path:
     fig, ax = plt.subplots(figsize=(5, 4.2))
     for r in t5:
         ax.errorbar(r["theory"], r["measured"], yerr=r["tolerance"] / 4.5, fmt="o", ms=4, capsize=2,
@@ -503,5 +509,5 @@ def _plot_t5(plt, t5: list[dict], img: Path) -> Path:
     ax.set(xscale="log", yscale="log", xlabel="predicted D = sum s^2 G V", ylabel="measured E||z~ - z||^2",
            title="T5: output distortion")
     ax.legend(fontsize=6)
-    return _save(plt, fig, img / "results_t5.png")
+    return _save(plt, fig, img / f"{stem}_t5.png")
 
