@@ -6,7 +6,7 @@ response measured with real bit flips on the same calibration images, at the sam
 greedy path. Measured: the mean over Monte Carlo trials of ``mean_x ||z(W~) - z(W_q)||^2`` on the *test*
 images, through the real bit flips and lookup tables, with other fault keys.
 
-Plans: ``correct-only`` (nothing protected) and ``tac`` (the WKB greedy plan at ``tac_budget`` bits per
+Plans: ``correct-only`` (nothing protected) and ``tac`` (the ``tac`` plan at :data:`T5_TAC_BUDGET` bits per
 weight, which is generally not one of the plans ``F`` was measured at).
 
 Tolerance: ``z`` combined standard errors, the Monte Carlo one (trial-to-trial spread / sqrt(trials)) and
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..allocation import budget_bits, greedy_plan, plane_variance, predicted_distortion
+from ..allocation import plan_for, plane_variance, predicted_distortion
 from ..rates import FlipRates
 from ..sensitivity import layer_sensitivities
 from .campaign import Evaluator
@@ -41,7 +41,8 @@ def t5_measure(model, images, calibration, p_flip: float, *, trials: int = 20, d
     Parameters
     ----------
     plan : dict or "tac", optional
-        Protected top planes per layer; ``"tac"`` takes the WKB greedy plan at :data:`T5_TAC_BUDGET`.
+        Protected top planes per layer; ``"tac"`` takes the plan of method ``tac`` at :data:`T5_TAC_BUDGET`
+        (the longest prefix of its nested WKB greedy path that fits, as ``eval`` runs it).
     response : ResponseCurve, optional
         ``F`` at these rates; measured on ``calibration`` when not given.
 
@@ -60,7 +61,7 @@ def t5_measure(model, images, calibration, p_flip: float, *, trials: int = 20, d
     stats = ev.layer_stats(rates, sens.as_dict())
     if isinstance(plan, str):
         plan_name = plan_name or plan
-        plan = greedy_plan(stats, budget_bits(stats, T5_TAC_BUDGET))
+        plan = plan_for("tac", stats, T5_TAC_BUDGET)
     plan = plan or {}
     plan_name = plan_name or ("tac" if any(plan.values()) else "correct-only")
     if response is None:
@@ -112,13 +113,16 @@ def t5_results(models: Sequence[str] = ("lenet5", "vgg", "resnet20", "mobilenetv
     """:func:`t5_measure` on zoo models: ``[(model name, result dict), ...]``.
 
     ``p_values`` defaults to :data:`T5_P` (per model). The test images are a seeded random sample of
-    ``n_images`` of the 1,000 (the file is sorted by class); one ``F`` per model and rate serves both plans.
+    ``n_images`` of the 1,000, stratified by label, and the calibration images a seeded random sample of the
+    calibration set (both files are sorted by class); one ``F`` per model and rate serves both plans.
     """
     from .. import zoo
+    from .sampling import sample_indices
 
-    images = zoo.test_set()[0]
-    images = images[np.sort(np.random.default_rng(seed).permutation(len(images))[:n_images])]
-    calib = zoo.calibration_images()[:calibration]
+    images, labels = zoo.test_set()
+    images = images[sample_indices(len(images), n_images, labels=labels, seed=seed)]
+    calib = zoo.calibration_images()
+    calib = calib[sample_indices(len(calib), calibration, seed=seed, what="calibration")]
     out = []
     for name in models:
         model = zoo.load(name)
