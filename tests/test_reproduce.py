@@ -102,3 +102,23 @@ def test_reproduce_config_names_its_theory_settings():
     full = rp.reproduce_config(False)
     assert full.trials == 30 and full.n_images == 1000 and len(full.models) == len(zoo.names())
     assert re.fullmatch(r"\d+", str(full.extra["validate_samples"]))
+
+
+@pytest.mark.slow
+def test_point_predictions_go_through_the_measured_response(run):
+    """Each point's predicted distortion is ``F(S)`` with the run's own response curve, not first-order ``S``;
+    it is the number the allocation ranks by, and it tracks the measured one better than ``S`` does."""
+    from wkbnoise.distortion import ResponseCurve
+
+    _, out = run
+    store = RunStore.read(out["payload"]["run_file"])
+    curve = ResponseCurve.from_arrays(store.get("theory/lenet5/r0")[1])
+    rows = [r for r in point_rows(store, "lenet5", 0) if np.isfinite(r["first_order_distortion"])]
+    assert rows
+    for r in rows:
+        assert r["predicted_distortion"] == pytest.approx(curve(r["first_order_distortion"]), rel=1e-12)
+    # at p = 0.1 the network's response is far from linear: F(S) differs from S on the unprotected plans
+    worst = max(rows, key=lambda r: r["first_order_distortion"])
+    assert worst["predicted_distortion"] > 1.5 * worst["first_order_distortion"]
+    log_err = lambda key: np.mean([abs(np.log(r["distortion"] / r[key])) for r in rows if r["distortion"] > 0])  # noqa: E731
+    assert log_err("predicted_distortion") < log_err("first_order_distortion")

@@ -71,11 +71,34 @@ def _grid_steps(store, config, model, i_rate, method, n_total) -> dict:
     return out
 
 
+def _response(store, model: str, i_rate: int):
+    """The response curve ``F`` stored with the theory record of (model, rates), or None."""
+    from ..distortion import ResponseCurve
+
+    key = f"theory/{model}/r{i_rate}"
+    if key not in store:
+        return None
+    data = store.get(key)[1]
+    if "response_s" not in data:
+        return None
+    return ResponseCurve.from_arrays(data)
+
+
+def _through(response, s: float) -> float:
+    return s if response is None or not math.isfinite(s) else float(response(s))
+
+
 def point_rows(store, model: str, i_rate: int = 0) -> list[dict]:
     """Every finished point of (model, rates) as rows: method, budget (of the plan), mean, 95 % interval,
-    cost, trials, failed inferences, and ``grid`` (False for a point the crossing search added)."""
+    cost, trials, failed inferences, and ``grid`` (False for a point the crossing search added).
+
+    ``first_order_distortion`` is the plan's first-order ``S`` (stored with the point);
+    ``predicted_distortion`` is ``F(S)``, through the response curve ``F`` of the run's theory record at these
+    rates (the model the allocation and ``rho*`` use), or ``S`` where the run has no curve.
+    """
     config = SweepConfig.from_json(store.config)
     metric, n_total = _model_info(store, model)
+    response = _response(store, model, i_rate)
     rows = []
     grids = {}
     for key in store.keys(f"points/{model}/r{i_rate}/"):
@@ -90,7 +113,8 @@ def point_rows(store, model: str, i_rate: int = 0) -> list[dict]:
                      "hi": hi, "cost_bits": int(_num(attrs["cost_bits"])), "trials": int(acc.size),
                      "failed": int(np.sum(data["failed"])) if "failed" in data else 0,
                      "grid": step in grids[method], "grid_budget": grids[method].get(step),
-                     "predicted_distortion": _num(attrs.get("predicted_distortion")),
+                     "first_order_distortion": _num(attrs.get("predicted_distortion")),
+                     "predicted_distortion": _through(response, _num(attrs.get("predicted_distortion"))),
                      "distortion": float(np.nanmean(data["distortion"])) if np.isfinite(data["distortion"]).any()
                      else math.nan})
     order = {m: i for i, m in enumerate(METHODS)}
