@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 from conftest import assert_one_line_error
 from reference import syndrome_decoder_ref, word_outcomes_ref
