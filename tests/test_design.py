@@ -116,7 +116,16 @@ def test_design_cli_hugging_face_folder(cli, tmp_path):
     assert res.returncode == 0, res.stderr
     doc = res.json()
     assert doc["model"] == "minilm_tiny" and doc["metric"] == "cosine" and doc["int8"] == pytest.approx(1.0, abs=1e-6)
-    assert len(doc["rows"]) == 2 * 2 * 2
+    assert len(doc["rows"]) == 2 * 2 * 2 and doc["config"]["n_images"] == 20
     for r in doc["rows"]:
         if r["reached"]:  # judged above the goal: its interval's lower end clears 0.95 x 1.0
             assert r["lo"] >= doc["goal"] - 1e-12 and r["stored_bits_per_weight"] >= 8.0
+
+
+def test_design_refuses_more_inputs_than_there_are(cli, tmp_path):
+    """201 bundled sentences: ``--images 500`` is refused before any work, never run on 201 and reported as 500."""
+    folder = Path(__file__).resolve().parent / "data" / "minilm_tiny"
+    out = tmp_path / "d.h5"
+    assert_one_line_error(cli("design", str(folder), "--images", "500", "--out", str(out)),
+                          "--images=500", "holds 201", "--images <= 201")
+    assert not out.exists()

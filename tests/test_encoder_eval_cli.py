@@ -21,7 +21,7 @@ FAST = ("--methods", "none,uniform-msp,tac", "--budgets", "1", "--images", "40",
 
 @pytest.fixture(scope="module")
 def tokens():
-    return sentence_inputs(load_model(FOLDER / "model.safetensors"), backend="plain")[:40]
+    return sentence_inputs(load_model(FOLDER / "model.safetensors"), backend="plain")  # all 201 sentences
 
 
 def _json_eval(cli, target, *extra):
@@ -52,7 +52,7 @@ def test_cli_eval_encoder_from_an_inputs_file(cli, tokens, tmp_path):
     doc = _json_eval(cli, FOLDER, "--inputs", str(path))
     (row,) = doc["summary"]
     assert row["metric"] == "cosine" and row["inputs"].startswith("40 sequences") and str(path) in row["inputs"]
-    ref = _json_eval(cli, FOLDER)  # the same ids from the bundled sentences: the same numbers
+    ref = _json_eval(cli, FOLDER)  # the same ids from the bundled sentences, the same seeded sample: the same numbers
     assert [p["mean"] for p in doc["models"][0]["points"]] == [p["mean"] for p in ref["models"][0]["points"]]
 
 
@@ -82,3 +82,20 @@ def test_cli_eval_encoder_folder_full_grid(cli):
 def test_cli_folder_without_weights(cli, tmp_path):
     shutil.copy(FOLDER / "config.json", tmp_path / "config.json")
     assert_one_line_error(cli("eval", str(tmp_path)), "no .safetensors file", "model.safetensors")
+
+
+@pytest.mark.slow
+def test_cli_eval_encoder_samples_the_sentences(cli, tokens, tmp_path):
+    """``--images 40`` is a seeded random sample of the 201 sentences, not the first 40: a file holding only the
+    first 40 (all of them used) gives other numbers; asking for more sequences than there are is refused."""
+    path = tmp_path / "first40.safetensors"
+    first = tokens[:40]
+    save_file({"input_ids": first.input_ids, "attention_mask": first.attention_mask,
+               "token_type_ids": first.token_type_ids}, str(path))
+    doc = _json_eval(cli, FOLDER, "--inputs", str(path))
+    ref = _json_eval(cli, FOLDER)
+    assert [p["mean"] for p in doc["models"][0]["points"]] != [p["mean"] for p in ref["models"][0]["points"]]
+    assert_one_line_error(cli("eval", str(FOLDER), "--images", "500", "--trials", "2"),
+                          "--images=500", "hold 201 sequences", "--images <= 201")
+    assert_one_line_error(cli("eval", str(FOLDER), "--inputs", str(path), "--images", "41", "--trials", "2"),
+                          "--images=41", "hold 40 sequences")

@@ -51,7 +51,7 @@ class EvaluationCommands:
             methods: comma-separated methods: none, correct-only, uniform-msp, magnitude, random, tac, tac-bayes, tac-bayes-gain, gaussian.
             budgets: comma-separated budgets [protected data bits per weight], each in 0..8.
             trials: Monte Carlo trials per point (>= 1; the protocol uses 30); the crossing search adds up to 4x at a point.
-            images: test inputs per point: a seeded random sample of the bundled test set or of --inputs, stratified by label where there are labels (at most all of them; an encoder takes the first ones of its sentences or --inputs).
+            images: test inputs per point: a seeded random sample of the bundled test set or of --inputs, stratified by label where there are labels; an encoder samples its sequences the same way (default: the protocol's count, or all of them where there are fewer).
             inputs: safetensors file named after the model's inputs: 'images' (uint8 N,C,H,W or float32) for a classifier; 'input_ids' and optionally 'attention_mask', 'token_type_ids' (int64/int32 N,T) for an encoder (default for an encoder: the bundled English sentences through the folder's own tokenizer).
             labels: safetensors file with a 'labels' tensor; without it a classifier's metric is top-1 agreement with the clean INT8 model, an encoder's the mean cosine similarity of its pooled embedding to the clean INT8 model's (target >= 0.95).
             metric: accuracy, agreement or cosine (default: accuracy with labels, agreement without, cosine for an encoder).
@@ -110,7 +110,7 @@ class EvaluationCommands:
             images = None if n_user is None else max(1, min(settings["n_images"], n_user))
         config = eval_config(models, settings=settings, rates=rates, methods=methods, budgets=budgets, trials=trials,
                              n_images=images, seed=seed, metric=metric, inputs=inputs, labels=labels, code=code)
-        _preflight(config)
+        config = _preflight(config, explicit_images=images is not None)
         say = _log(as_json)
         tmpdir = None
         if out is None:
@@ -224,17 +224,32 @@ def _trials(value) -> int:
     return n
 
 
-def _preflight(config) -> None:
-    """Everything a run needs, checked before any work: models load, inputs fit them, labels are classes."""
+def _preflight(config, *, explicit_images: bool = True):
+    """Everything a run needs, checked before any work: models load, inputs fit them, labels are classes.
+
+    Returns the configuration to run: for an encoder without ``--images``, the protocol's count of sequences
+    or every sequence there is, whichever is fewer (an explicit ``--images`` beyond them is refused).
+    """
+    import dataclasses
+
     import numpy as np
 
     from .. import zoo
     from ..evaluation.inputs import check_labels, read_inputs, read_labels
-    from ..evaluation.sweep import _load_model
+    from ..evaluation.sweep import _load_model, encoder_sequences
 
     models = [(spec, _load_model(spec)) for spec in config.models]
-    if any(getattr(m, "task", "classifier") != "classifier" for _, m in models):
-        return  # encoders: token inputs are checked by the sweep's reader before any forward pass
+    encoders = [m for _, m in models if getattr(m, "task", "classifier") == "encoder"]
+    if encoders:  # token inputs: every check of the sweep's reader, here, before any forward pass
+        n_avail = min(len(encoder_sequences(config, m)) for m in encoders)
+        if config.n_images > n_avail:
+            where = "the bundled English sentences" if config.inputs is None else f"--inputs={config.inputs!r}"
+            if explicit_images:
+                raise InputError(f"--images={config.n_images} but {where} hold {n_avail} sequences; use --images "
+                                 f"<= {n_avail}" + (", or give your own with --inputs." if config.inputs is None
+                                                    else "."))
+            config = dataclasses.replace(config, n_images=n_avail)
+        return config
     if config.inputs is None:
         x, y = zoo.test_set()
         where = "the bundled test set"
@@ -257,3 +272,4 @@ def _preflight(config) -> None:
                              f"the model was trained on.") from None
         if y is not None and getattr(model, "task", "classifier") == "classifier":
             check_labels(y, len(x), int(np.shape(z)[1]), where=f"--labels={config.labels!r}")
+    return config

@@ -311,9 +311,13 @@ def run_design(cfg: DesignConfig, out, *, log=None, loader=None, inputs=None, pr
     t0 = time.perf_counter()
     sweep_cfg = _sweep_config(cfg)
     spec = sweep_cfg.models[0]
-    store = RunStore(out, cfg.to_json(), versions())
     model = (loader or _load_model)(spec)
-    x, labels, calib = (inputs or load_inputs)(sweep_cfg, model)
+    x, labels, calib = (inputs or load_inputs)(sweep_cfg, model)  # every input check before the run file
+    if len(x) < cfg.n_images:  # a file with fewer inputs is never reported as the count asked for
+        where = (f"--inputs={cfg.inputs!r}" if cfg.inputs is not None else
+                 "the bundled English sentences" if getattr(model, "task", "") == "encoder" else "the bundled test set")
+        raise InputError(f"--images={cfg.n_images} but {where} holds {len(x)}; use --images <= {len(x)}.")
+    store = RunStore(out, cfg.to_json(), versions())
     ev = Evaluator(model, x, labels, bits=cfg.bits)
     x_cal = model.preprocess(calib) if getattr(calib, "dtype", None) == np.uint8 else calib
     if "design/model" not in store:

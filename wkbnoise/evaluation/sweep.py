@@ -77,6 +77,21 @@ def path_key(model: str, i_rate: int, method: str) -> str:
     return f"paths/{model}/r{i_rate}/{method}"
 
 
+def encoder_sequences(config: SweepConfig, model):
+    """Every token sequence an encoder campaign may sample: the ``input_ids`` / ``attention_mask`` /
+    ``token_type_ids`` of ``config.inputs``, or the bundled English sentences through the model folder's own
+    tokenizer (a :class:`~wkbnoise.text.TokenBatch`)."""
+    from ..text import sentence_inputs, token_batch
+    from .sources import read_tensors
+
+    if config.labels is not None:
+        raise InputError(f"labels={config.labels!r}: this model is an encoder, scored by the cosine similarity "
+                         f"of its mean-pooled embedding to the clean INT8 model's; it takes no labels.")
+    if config.inputs is None:
+        return sentence_inputs(model)
+    return token_batch(read_tensors(config.inputs, "inputs"), model, source=f"inputs={config.inputs!r}")
+
+
 def load_inputs(config: SweepConfig, model):
     """Test inputs, labels (or None) and unlabeled calibration inputs for ``model``.
 
@@ -85,26 +100,24 @@ def load_inputs(config: SweepConfig, model):
     stratified by label where there are labels (:func:`~wkbnoise.evaluation.sampling.sample_indices`); asking
     for more images than the bundled set holds is refused, a user file with fewer is used whole. Its calibration inputs are a seeded random sample of the
     training split's images (of the user's inputs when the model reads another input shape). An encoder
-    reads the ``input_ids`` / ``attention_mask`` / ``token_type_ids`` of ``config.inputs``, or without it the
-    bundled English sentences through its folder's own tokenizer; its test sequences calibrate ``G_l`` as
-    well. Every check happens here, before any forward pass, with a one-line
+    reads a seeded random sample of ``config.n_images`` sequences of :func:`encoder_sequences` (all of them
+    when there are fewer), and calibrates ``G_l`` on another seeded sample of the same sequences (all of them
+    when there are fewer than ``config.calibration``). Every check happens here, before any forward pass, with a one-line
     :class:`~wkbnoise.errors.InputError`.
     """
     from .. import zoo
     from .inputs import check_images
-    from .sources import read_images, read_labels, read_tensors
+    from .sources import read_images, read_labels
 
     if getattr(model, "task", "classifier") == "encoder":
-        from ..text import sentence_inputs, token_batch
-
-        if config.labels is not None:
-            raise InputError(f"labels={config.labels!r}: this model is an encoder, scored by the cosine similarity "
-                             f"of its mean-pooled embedding to the clean INT8 model's; it takes no labels.")
-        if config.inputs is None:
-            batch = sentence_inputs(model)
-        else:
-            batch = token_batch(read_tensors(config.inputs, "inputs"), model, source=f"inputs={config.inputs!r}")
-        return batch[: config.n_images], None, batch[: config.calibration]
+        batch = encoder_sequences(config, model)
+        where = "the bundled English sentences" if config.inputs is None else f"inputs={config.inputs!r}"
+        # as for a user's image file: fewer sequences than the protocol's count are used whole (the run records
+        # how many it read; the CLI refuses an explicit --images beyond them before any work)
+        idx = sample_indices(len(batch), min(config.n_images, len(batch)), seed=config.seed, source=where)
+        cidx = sample_indices(len(batch), min(config.calibration, len(batch)), seed=config.seed,
+                              what="calibration", source=where)
+        return batch[idx], None, batch[cidx]
     if config.inputs is None:
         images, labels = zoo.test_set()
         idx = sample_indices(len(images), config.n_images, labels=labels, seed=config.seed,

@@ -46,8 +46,13 @@ class TokenBatch:
         return len(self.input_ids)
 
     def __getitem__(self, index) -> TokenBatch:
+        """The sequences at ``index``: a slice (``batch[:n]``) or a 1-D array of row indices (a sample)."""
         if not isinstance(index, slice):
-            raise InputError(f"a TokenBatch takes slices (batch[:n]), not {type(index).__name__} indices.")
+            arr = np.asarray(index)
+            if arr.ndim != 1 or arr.dtype.kind not in "iu":
+                raise InputError(f"a TokenBatch takes slices (batch[:n]) or 1-D integer index arrays, not "
+                                 f"{type(index).__name__}.")
+            index = arr
         return TokenBatch(self.input_ids[index], self.attention_mask[index], self.token_type_ids[index], self.source)
 
     @property
