@@ -61,13 +61,13 @@ class Sensitivities:
 def model_outputs(model, x, weights: Mapping[str, np.ndarray] | None = None, batch_size: int = 256) -> np.ndarray:
     """``z(W)``: the model's float32 outputs (logits, or the encoder output) on ``x``, as float64 [n, ...].
 
-    ``x`` is an input array, a prepared input, or a :class:`~wkbnoise.text.TokenBatch` of token ids for an
-    encoder (whose output is then its mean-pooled embedding).
+    ``x`` is an input array, a prepared input, or a :class:`~wkbnoise.text.TokenBatch` of token ids (the
+    output of an encoder is then its mean-pooled embedding, of a text classifier its logits).
     """
-    from .text import TokenBatch, encoder_outputs
+    from .text import TokenBatch, token_outputs
 
     if isinstance(x, TokenBatch):
-        return encoder_outputs(model, x, weights, min(batch_size, 64)).astype(np.float64)
+        return token_outputs(model, x, weights, min(batch_size, 64)).astype(np.float64)
     forward = getattr(model, "forward", None)
     if forward is not None:
         try:

@@ -239,9 +239,19 @@ def _preflight(config, *, explicit_images: bool = True):
     from ..evaluation.sweep import _load_model, encoder_sequences
 
     models = [(spec, _load_model(spec)) for spec in config.models]
-    encoders = [m for _, m in models if getattr(m, "task", "classifier") == "encoder"]
-    if encoders:  # token inputs: every check of the sweep's reader, here, before any forward pass
-        n_avail = min(len(encoder_sequences(config, m)) for m in encoders)
+    token_models = [m for _, m in models if getattr(m, "task", "classifier") == "encoder" or getattr(m, "tokens", False)]
+    if token_models:  # token inputs: every check of the sweep's reader, here, before any forward pass
+        seqs = [encoder_sequences(config, m) for m in token_models]
+        n_avail = min(len(b) for b in seqs)
+        classifiers = [(m, b) for m, b in zip(token_models, seqs, strict=True) if getattr(m, "task", "") != "encoder"]
+        if config.metric == "accuracy" and config.labels is None and classifiers:
+            raise InputError("--metric accuracy needs --labels; without labels use --metric agreement.")
+        for m, b in classifiers:
+            y = None if config.labels is None else read_labels(config.labels, len(b))
+            if y is not None:
+                z = m.forward({k: v[:1] for k, v in (("input_ids", b.input_ids), ("attention_mask", b.attention_mask),
+                               ("token_type_ids", b.token_type_ids)) if k in m.input_names})
+                check_labels(y, len(b), int(np.shape(z)[1]), where=f"--labels={config.labels!r}")
         if config.n_images > n_avail:
             where = "the bundled English sentences" if config.inputs is None else f"--inputs={config.inputs!r}"
             if explicit_images:
@@ -249,6 +259,8 @@ def _preflight(config, *, explicit_images: bool = True):
                                  f"<= {n_avail}" + (", or give your own with --inputs." if config.inputs is None
                                                     else "."))
             config = dataclasses.replace(config, n_images=n_avail)
+        if config.calibration > n_avail:  # the sequences themselves calibrate: never report more than there are
+            config = dataclasses.replace(config, calibration=n_avail)
         return config
     if config.inputs is None:
         x, y = zoo.test_set()
@@ -272,4 +284,11 @@ def _preflight(config, *, explicit_images: bool = True):
                              f"the model was trained on.") from None
         if y is not None and getattr(model, "task", "classifier") == "classifier":
             check_labels(y, len(x), int(np.shape(z)[1]), where=f"--labels={config.labels!r}")
+    if config.inputs is not None and config.calibration > len(x):
+        calib = zoo.calibration_images()[:1]
+        for _, model in models:
+            try:
+                model.preprocess(calib)
+            except Exception:  # noqa: BLE001 -- another input shape: the user's inputs calibrate, all of them at most
+                return dataclasses.replace(config, calibration=len(x))
     return config

@@ -165,9 +165,12 @@ class Evaluator:
         self.model = model
         self.bits = int(bits)
         self.encoder = getattr(model, "task", "classifier") == "encoder"
+        self.tokens = self.encoder or bool(getattr(model, "tokens", False))  # reads token ids, not images
         if self.encoder:
             x = _encoder_inputs(model, images, labels, metric)
             metric = "cosine"
+        elif self.tokens:  # a text classifier: token ids in, logits out, scored like an image classifier
+            x = _token_inputs(model, images)
         else:
             if images is None:
                 raise InputError("images is None: a classifier needs its test inputs (uint8 images or float32).")
@@ -182,10 +185,10 @@ class Evaluator:
             raise InputError("metric='accuracy' needs labels; without labels use 'agreement' or 'cosine'.")
         self.metric = metric
         self.labels = None if labels is None or self.encoder else check_labels(labels, len(x))
-        prepare = None if self.encoder else getattr(model, "prepare", None)
+        prepare = None if self.tokens else getattr(model, "prepare", None)
         self.x_raw = x
         self.x = prepare(x, batch_size) if prepare is not None else x
-        self.batch_size = batch_size or (64 if self.encoder else 256)
+        self.batch_size = batch_size or (64 if self.tokens else 256)
         self.names = [ly.name for ly in model.layers]
         self.quantized = {ly.name: quantize(np.asarray(ly.weight), self.bits) for ly in model.layers}
         self.histogram = {n: code_histogram(q) for n, q in self.quantized.items()}
@@ -392,6 +395,18 @@ def _encoder_inputs(model, inputs, labels, metric):
                          "similarity of its mean-pooled embedding to the clean INT8 model's: drop the labels.")
     if metric not in (None, "cosine"):
         raise InputError(f"metric={metric!r} needs a classifier's predictions; an encoder is scored by 'cosine'.")
+    if inputs is None:
+        return sentence_inputs(model)
+    if isinstance(inputs, TokenBatch):
+        return inputs
+    if isinstance(inputs, Mapping):
+        return token_batch(inputs, model)
+    return token_batch({"input_ids": inputs}, model)
+
+
+def _token_inputs(model, inputs):
+    from ..text import TokenBatch, sentence_inputs, token_batch
+
     if inputs is None:
         return sentence_inputs(model)
     if isinstance(inputs, TokenBatch):

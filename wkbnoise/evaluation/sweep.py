@@ -78,13 +78,13 @@ def path_key(model: str, i_rate: int, method: str) -> str:
 
 
 def encoder_sequences(config: SweepConfig, model):
-    """Every token sequence an encoder campaign may sample: the ``input_ids`` / ``attention_mask`` /
+    """Every token sequence a campaign of a token model (an encoder or a text classifier) may sample: the ``input_ids`` / ``attention_mask`` /
     ``token_type_ids`` of ``config.inputs``, or the bundled English sentences through the model folder's own
     tokenizer (a :class:`~wkbnoise.text.TokenBatch`)."""
     from ..text import sentence_inputs, token_batch
     from .sources import read_tensors
 
-    if config.labels is not None:
+    if config.labels is not None and getattr(model, "task", "classifier") == "encoder":
         raise InputError(f"labels={config.labels!r}: this model is an encoder, scored by the cosine similarity "
                          f"of its mean-pooled embedding to the clean INT8 model's; it takes no labels.")
     if config.inputs is None:
@@ -109,15 +109,17 @@ def load_inputs(config: SweepConfig, model):
     from .inputs import check_images
     from .sources import read_images, read_labels
 
-    if getattr(model, "task", "classifier") == "encoder":
+    if getattr(model, "task", "classifier") == "encoder" or getattr(model, "tokens", False):
         batch = encoder_sequences(config, model)
         where = "the bundled English sentences" if config.inputs is None else f"inputs={config.inputs!r}"
+        labels = None if config.labels is None else read_labels(config.labels, len(batch))
         # as for a user's image file: fewer sequences than the protocol's count are used whole (the run records
         # how many it read; the CLI refuses an explicit --images beyond them before any work)
-        idx = sample_indices(len(batch), min(config.n_images, len(batch)), seed=config.seed, source=where)
+        idx = sample_indices(len(batch), min(config.n_images, len(batch)), labels=labels, seed=config.seed,
+                             source=where)
         cidx = sample_indices(len(batch), min(config.calibration, len(batch)), seed=config.seed,
                               what="calibration", source=where)
-        return batch[idx], None, batch[cidx]
+        return batch[idx], None if labels is None else labels[idx], batch[cidx]
     if config.inputs is None:
         images, labels = zoo.test_set()
         idx = sample_indices(len(images), config.n_images, labels=labels, seed=config.seed,

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["TokenBatch", "TOKEN_NAMES", "encoder_limits", "token_batch", "encoder_outputs"]
+__all__ = ["TokenBatch", "TOKEN_NAMES", "encoder_limits", "token_batch", "encoder_outputs", "token_outputs"]
 
 #: the tensor names of an encoder's inputs, as Hugging Face names them
 TOKEN_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -165,4 +165,23 @@ def encoder_outputs(model, batch: TokenBatch, weights=None, batch_size: int = 64
         t = max(t, 1) if np.all(mask[:, t:] == 0) else ids.shape[1]
         _, pooled = model.encode(ids[:, :t], mask[:, :t], types[:, :t], weights=weights)
         outs.append(np.asarray(pooled, dtype=np.float32))
+    return np.concatenate(outs) if outs else np.empty((0, 0), np.float32)
+
+
+def token_outputs(model, batch: TokenBatch, weights=None, batch_size: int = 64) -> np.ndarray:
+    """What ``model`` returns on the token ids of ``batch``: the mean-pooled embedding (N, hidden) of an
+    encoder (:func:`encoder_outputs`), the last graph output (logits (N, classes)) of a text classifier,
+    float32, ``batch_size`` sequences per call, each chunk cut to its longest sequence."""
+    if getattr(model, "task", "classifier") == "encoder":
+        return encoder_outputs(model, batch, weights, batch_size)
+    names = set(getattr(model, "input_names", TOKEN_NAMES))
+    outs = []
+    step = max(int(batch_size), 1)
+    for s in range(0, len(batch), step):
+        ids, mask, types = (a[s:s + step] for a in (batch.input_ids, batch.attention_mask, batch.token_type_ids))
+        t = int(mask.sum(axis=1).max()) if mask.size else 0
+        t = max(t, 1) if np.all(mask[:, t:] == 0) else ids.shape[1]
+        feeds = {k: v[:, :t] for k, v in (("input_ids", ids), ("attention_mask", mask), ("token_type_ids", types))
+                 if k in names}
+        outs.append(np.asarray(model.forward(feeds, weights=weights), dtype=np.float32).reshape(len(ids), -1))
     return np.concatenate(outs) if outs else np.empty((0, 0), np.float32)
