@@ -388,20 +388,12 @@ def _coded_layer(ev, i, name, rates, m, code, lut_method):
 
 
 def _encoder_inputs(model, inputs, labels, metric):
-    from ..text import TokenBatch, sentence_inputs, token_batch
-
     if labels is not None:
         raise InputError("labels score a classifier's predictions; this model is an encoder, scored by the cosine "
                          "similarity of its mean-pooled embedding to the clean INT8 model's: drop the labels.")
     if metric not in (None, "cosine"):
         raise InputError(f"metric={metric!r} needs a classifier's predictions; an encoder is scored by 'cosine'.")
-    if inputs is None:
-        return sentence_inputs(model)
-    if isinstance(inputs, TokenBatch):
-        return inputs
-    if isinstance(inputs, Mapping):
-        return token_batch(inputs, model)
-    return token_batch({"input_ids": inputs}, model)
+    return _token_inputs(model, inputs)
 
 
 def _token_inputs(model, inputs):

@@ -158,14 +158,21 @@ def encoder_outputs(model, batch: TokenBatch, weights=None, batch_size: int = 64
     no real token's output: the attention mask excludes it).
     """
     outs = []
+    for ids, mask, types in _trimmed_chunks(batch, batch_size):
+        _, pooled = model.encode(ids, mask, types, weights=weights)
+        outs.append(np.asarray(pooled, dtype=np.float32))
+    return np.concatenate(outs) if outs else np.empty((0, 0), np.float32)
+
+
+def _trimmed_chunks(batch: TokenBatch, batch_size: int):
+    """``(input_ids, attention_mask, token_type_ids)`` of ``batch_size`` sequences at a time, each chunk cut to
+    its longest sequence (right padding only; a chunk with padding inside keeps its full width)."""
     step = max(int(batch_size), 1)
     for s in range(0, len(batch), step):
         ids, mask, types = (a[s:s + step] for a in (batch.input_ids, batch.attention_mask, batch.token_type_ids))
         t = int(mask.sum(axis=1).max()) if mask.size else 0
         t = max(t, 1) if np.all(mask[:, t:] == 0) else ids.shape[1]
-        _, pooled = model.encode(ids[:, :t], mask[:, :t], types[:, :t], weights=weights)
-        outs.append(np.asarray(pooled, dtype=np.float32))
-    return np.concatenate(outs) if outs else np.empty((0, 0), np.float32)
+        yield ids[:, :t], mask[:, :t], types[:, :t]
 
 
 def token_outputs(model, batch: TokenBatch, weights=None, batch_size: int = 64) -> np.ndarray:
@@ -176,12 +183,8 @@ def token_outputs(model, batch: TokenBatch, weights=None, batch_size: int = 64) 
         return encoder_outputs(model, batch, weights, batch_size)
     names = set(getattr(model, "input_names", TOKEN_NAMES))
     outs = []
-    step = max(int(batch_size), 1)
-    for s in range(0, len(batch), step):
-        ids, mask, types = (a[s:s + step] for a in (batch.input_ids, batch.attention_mask, batch.token_type_ids))
-        t = int(mask.sum(axis=1).max()) if mask.size else 0
-        t = max(t, 1) if np.all(mask[:, t:] == 0) else ids.shape[1]
-        feeds = {k: v[:, :t] for k, v in (("input_ids", ids), ("attention_mask", mask), ("token_type_ids", types))
-                 if k in names}
+    for chunk in _trimmed_chunks(batch, batch_size):
+        feeds = {k: v for k, v in zip(TOKEN_NAMES, chunk, strict=True) if k in names}
+        ids = chunk[0]
         outs.append(np.asarray(model.forward(feeds, weights=weights), dtype=np.float32).reshape(len(ids), -1))
     return np.concatenate(outs) if outs else np.empty((0, 0), np.float32)
