@@ -1,5 +1,5 @@
 """Commands ``eval`` (Monte Carlo accuracy under bit flips, TAC against the baselines) and ``reproduce``
-(the paper's claims C1-C6 on the zoo, rendered to docs/results.md)."""
+(the paper's claims C1-C6 on the zoo, rendered to docs/results.md, or docs/results-quick.md with --quick)."""
 
 from __future__ import annotations
 
