@@ -28,3 +28,29 @@ def test_t5_lenet5_all_rates_both_plans():
     assert worst["measured"] / worst["first_order"] > 5
     halved = [t5_rows([("lenet5", dict(r, predicted=0.5 * r["predicted"]))])[0] for _, r in results]
     assert sum(r.status == "FAIL" for r in halved) >= 1
+
+
+def test_t5_inputs_hold_calibration_out_of_the_measured_sample():
+    """Held-out calibration images are test images outside the measured sample, never one of them."""
+    import numpy as np
+
+    from wkbnoise import zoo
+    from wkbnoise.errors import InputError
+    from wkbnoise.evaluation.t5 import t5_inputs
+
+    images, labels = zoo.test_set()
+    flat = {bytes(im.tobytes()): i for i, im in enumerate(images)}
+    measured, calib = t5_inputs(200, 128, seed=3)
+    m_idx = {flat[im.tobytes()] for im in measured}
+    c_idx = {flat[im.tobytes()] for im in calib}
+    assert len(m_idx) == 200 and len(c_idx) == 128 and not m_idx & c_idx
+    assert np.bincount(labels[sorted(m_idx)], minlength=10).tolist() == [20] * 10  # stratified
+    again = t5_inputs(200, 128, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(again, (measured, calib), strict=True))
+    _, train = t5_inputs(200, 128, seed=3, calibration_from="training")
+    pool = {im.tobytes() for im in zoo.calibration_images()}
+    assert all(im.tobytes() in pool for im in train) and not any(im.tobytes() in flat for im in train)
+    with pytest.raises(InputError, match="800 test images outside"):
+        t5_inputs(200, 801)
+    with pytest.raises(InputError, match="calibration_from"):
+        t5_inputs(200, 10, calibration_from="test")

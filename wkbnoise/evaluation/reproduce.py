@@ -186,19 +186,13 @@ def _t3_record(bits: int, p: float, trials: int, seed: int):
 
 def _t5_record(name: str, config: SweepConfig, x: dict):
     from .. import zoo
+    from ..sensitivity import layer_sensitivities
     from .campaign import Evaluator
-    from .t5 import T5_P, t5_measure
-
-    from .sampling import sample_indices
+    from .t5 import T5_P, t5_inputs, t5_measure
 
     model = zoo.load(name)
-    images, labels = zoo.test_set()
-    calib = zoo.calibration_images()
-    calib = calib[sample_indices(len(calib), config.calibration, seed=config.seed, what="calibration")]
-    idx = sample_indices(len(images), int(x["t5_images"]), labels=labels, seed=config.seed)
-    ev = Evaluator(model, images[idx], None, bits=config.bits)
-    from ..sensitivity import layer_sensitivities
-
+    images, calib = t5_inputs(int(x["t5_images"]), config.calibration, seed=config.seed)
+    ev = Evaluator(model, images, None, bits=config.bits)
     sens = layer_sensitivities(model, model.preprocess(calib), base_weights=ev.int8_weights, draws=config.draws,
                                seed=config.seed)
     rows = []
@@ -208,8 +202,8 @@ def _t5_record(name: str, config: SweepConfig, x: dict):
         rows += [first, t5_measure(model, None, calib, float(p), trials=int(x["t5_trials"]), seed=config.seed,
                                    evaluator=ev, sensitivities=sens, plan="tac", response=first["response"])]
     keys = ("p_flip", "predicted", "predicted_se", "measured", "measured_se", "first_order")
-    return ({"trials": int(x["t5_trials"]), "n_images": int(x["t5_images"]),
-             "plans": json.dumps([r["plan"] for r in rows])},
+    return ({"trials": int(x["t5_trials"]), "n_images": int(x["t5_images"]), "calibration": len(calib),
+             "calibration_from": "held-out test images", "plans": json.dumps([r["plan"] for r in rows])},
             {k: np.array([r[k] for r in rows], dtype=np.float64) for k in keys})
 
 
@@ -421,11 +415,24 @@ def render(store: RunStore, docs_dir: str | Path, *, run_file=None) -> Path:
                   "| model | quantity | predicted | measured | tolerance | status | note |", "|---|---|---|---|---|---|---|"]
         lines += [f"| {r['check'][3:]} | {r['quantity']} | {r['theory']:.4g} | {r['measured']:.4g} | "
                   f"{r['tolerance']:.3g} | {r['status']} | {r['note']} |" for r in t5]
-        lines += ["", "T5 is first order in the noise: where a row fails, the measured/predicted ratio says by how "
-                  "much the network's curvature adds to the linear prediction.", ""]
+        lines += ["", _t5_text(store, config), ""]
     page = docs / f"{stem}.md"
     page.write_text("\n".join(lines) + "\n")
     return page
+
+
+def _t5_text(store, config) -> str:
+    """How the T5 rows were measured, from the first stored record."""
+    name = next(spec.name for spec in config.models if f"claims/t5/{spec.name}" in store)
+    a = _attrs(store, f"claims/t5/{name}")
+    cal = (f"{int(_num(a['calibration']))} unlabeled test images held out from the measured ones (same distribution, "
+           "never the same inputs)" if a.get("calibration_from") == "held-out test images"
+           else "the zoo's calibration images (training split)")
+    return (f"Predicted: `F(S)`, the first-order distortion `S` through the network's measured response `F`, with "
+            f"`G_l` and `F` from {cal}. Measured: the mean over {int(_num(a['trials']))} trials of the output "
+            f"distortion on {int(_num(a['n_images']))} stratified test images, with other fault draws. Tolerance: "
+            "4.5 combined standard errors (the trials' spread, `F`'s jackknife, the `G_l` draws). The "
+            "measured/first order ratio says how much the network's curvature adds to the linear prediction.")
 
 
 def _plot_model(plt, store, config, spec, img: Path, stem: str = "results") -> Path:

@@ -6,6 +6,12 @@ response measured with real bit flips on the same calibration images, at the sam
 greedy path. Measured: the mean over Monte Carlo trials of ``mean_x ||z(W~) - z(W_q)||^2`` on the *test*
 images, through the real bit flips and lookup tables, with other fault keys.
 
+Calibration inputs (:func:`t5_inputs`): by default unlabeled test images *outside* the measured sample, so
+that prediction and measurement see the same distribution but never the same inputs. The zoo's own
+calibration images come from its training split, on which an overfitted network is less sensitive than on
+unseen images (the ViT's ``G_l`` are 1.0-2.0x larger on test images); ``calibration_from="training"`` uses
+them instead, and measures that shift rather than the theory.
+
 Plans: ``correct-only`` (nothing protected) and ``tac`` (the ``tac`` plan at :data:`T5_TAC_BUDGET` bits per
 weight, which is generally not one of the plans ``F`` was measured at).
 
@@ -25,12 +31,53 @@ from ..rates import FlipRates
 from ..sensitivity import layer_sensitivities
 from .campaign import Evaluator
 
-__all__ = ["t5_measure", "t5_rows", "t5_results", "t5_producer", "T5_P", "T5_TAC_BUDGET"]
+__all__ = ["t5_inputs", "t5_measure", "t5_rows", "t5_results", "t5_producer", "T5_P", "T5_TAC_BUDGET",
+           "CALIBRATION_FROM"]
 
 #: flip rates of the T5 rows; the ViT is evaluated at 0.05 instead of 0.1 (the protocol's rate for it)
 T5_P = {"default": (0.001, 0.01, 0.1), "vit": (0.001, 0.01, 0.05)}
 #: budget of the TAC plan of the T5 rows [bits per weight]
 T5_TAC_BUDGET = 0.5
+#: where :func:`t5_inputs` takes the calibration images from
+CALIBRATION_FROM = ("held-out", "training")
+
+
+def t5_inputs(n_images: int, calibration: int, *, seed: int = 0, calibration_from: str = "held-out"):
+    """The measured test images and the calibration images of the T5 rows on the zoo.
+
+    Parameters
+    ----------
+    n_images : int
+        Test images measured: a seeded random sample of the bundled 1,000, stratified by label.
+    calibration : int
+        Calibration images (their labels are never read).
+    seed : int
+        Root seed of both samples.
+    calibration_from : {"held-out", "training"}
+        ``"held-out"``: a seeded random sample of the test images *not* in the measured sample (at most
+        ``1000 - n_images``); ``"training"``: of the zoo's calibration images from the training split.
+
+    Returns
+    -------
+    images : ndarray of uint8, shape (n_images, 1, 28, 28)
+    calib : ndarray of uint8, shape (calibration, 1, 28, 28)
+    """
+    from .. import zoo
+    from ..errors import InputError
+    from .sampling import sample_indices
+
+    if calibration_from not in CALIBRATION_FROM:
+        raise InputError(f"calibration_from={calibration_from!r}: use one of {', '.join(CALIBRATION_FROM)}.")
+    images, labels = zoo.test_set()
+    idx = sample_indices(len(images), n_images, labels=labels, seed=seed)
+    if calibration_from == "training":
+        pool = zoo.calibration_images()
+        source = "the zoo's calibration set"
+    else:
+        pool = np.delete(images, idx, axis=0)
+        source = f"the {len(pool)} test images outside the measured sample"
+    calib = pool[sample_indices(len(pool), calibration, seed=seed, what="calibration", source=source)]
+    return images[idx], calib
 
 
 def t5_measure(model, images, calibration, p_flip: float, *, trials: int = 20, draws: int = 4, seed: int = 0,
@@ -109,20 +156,17 @@ def t5_rows(results: Sequence[tuple[str, dict]], z: float = 4.5):
 
 def t5_results(models: Sequence[str] = ("lenet5", "vgg", "resnet20", "mobilenetv2", "vit"),
                p_values: Sequence[float] | None = None, *, trials: int = 10, n_images: int = 200,
-               calibration: int = 128, draws: int = 3, seed: int = 0, plans: Sequence[str] = ("correct-only", "tac")):
+               calibration: int = 128, draws: int = 3, seed: int = 0, plans: Sequence[str] = ("correct-only", "tac"),
+               calibration_from: str = "held-out"):
     """:func:`t5_measure` on zoo models: ``[(model name, result dict), ...]``.
 
-    ``p_values`` defaults to :data:`T5_P` (per model). The test images are a seeded random sample of
-    ``n_images`` of the 1,000, stratified by label, and the calibration images a seeded random sample of the
-    calibration set (both files are sorted by class); one ``F`` per model and rate serves both plans.
+    ``p_values`` defaults to :data:`T5_P` (per model). The inputs are those of :func:`t5_inputs`: ``n_images``
+    test images (stratified) and ``calibration`` unlabeled images held out from them (or, with
+    ``calibration_from="training"``, from the training split); one ``F`` per model and rate serves both plans.
     """
     from .. import zoo
-    from .sampling import sample_indices
 
-    images, labels = zoo.test_set()
-    images = images[sample_indices(len(images), n_images, labels=labels, seed=seed)]
-    calib = zoo.calibration_images()
-    calib = calib[sample_indices(len(calib), calibration, seed=seed, what="calibration")]
+    images, calib = t5_inputs(n_images, calibration, seed=seed, calibration_from=calibration_from)
     out = []
     for name in models:
         model = zoo.load(name)
