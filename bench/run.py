@@ -2,19 +2,24 @@
 
 Usage::
 
-    python bench/run.py [--quick] [--json] [--models lenet5,vgg] [--threads N] [--parts 1,2,3,4]
+    python bench/run.py [--quick] [--json] [--models lenet5,vgg] [--threads N] [--parts 1,2,3,4,5,6,7]
 
 Parts (every timing of one part is taken in this one process, on the same CPU and thread count):
 
 1. flip-and-dequantize kernel vs the obvious NumPy version vs a copy of the code bytes
    (``bench/flips.py``, ``run(quick) -> rows``);
-2. forward pass of each zoo model, batch 1,000, vs PyTorch CPU (``bench/runtime.py``);
+2. forward pass of each zoo model, batch 1,000 and batch 1, vs PyTorch CPU (``bench/runtime.py``);
 3. a Monte Carlo campaign: INT8 weights of every conv/linear layer, every bit flips independently
    with p = 0.01 and 0.1, accuracy on the 1,000 test images; trials per second of wkbnoise
    (``monte_carlo_accuracy``), a hand-written PyTorch campaign (``bench/campaign_torch.py``), and
    PyTorchFI / MRFI as their docs show (``bench/campaign_fi.py``); ratios to the PyTorch one;
 4. the same campaign at 1 thread and at all threads (scaling), plus the memory of a wkbnoise
-   campaign at T and 4T trials.
+   campaign at T and 4T trials;
+5. cold start: ``eval`` of LeNet-5 with one trial on 100 images in a fresh process (and the import);
+6. parts 2 and 3 (wkbnoise and hand-written PyTorch) again with a CPU-bound process beside both sides,
+   each ratio set against the idle one of this run;
+7. time to an answer: the wall time to ``C_TAC`` of ``eval`` with its statistical crossing against a
+   hand-written PyTorch sweep of the same plans with fixed trials (``bench/time_to_answer.py``).
 
 ``--quick`` runs LeNet-5 and VGG with few trials (under 5 minutes on 2 cores); the full run takes
 all five zoo models. Results go to ``bench/results/{quick,full}.json`` with the machine, thread
@@ -217,6 +222,68 @@ def _set_ratios(rows: list[dict], group: str, baseline_impl: str) -> None:
             r["baseline"] = baseline_impl
             r["ratio"] = (r["median"] / base["median"] if r["higher_is_better"]
                           else base["median"] / r["median"])
+
+
+# --------------------------------------------------------------------------------------------- part 5
+COLD_START_CMD = ["-m", "wkbnoise", "eval", "{lenet5}", "--trials", "1", "--images", "100", "--json"]
+
+
+def part5(quiet: bool, runs: int = 3) -> list[dict]:
+    """Cold start: ``eval`` of LeNet-5 with one trial on 100 images, each run a fresh process.
+
+    The first run also fills Numba's on-disk cache where it is empty (a first use after installing); the
+    rows report it apart from the later runs, which are what a user sees every time after that. The import
+    of ``wkbnoise`` alone is timed the same way.
+    """
+    lenet5 = str(ROOT / "wkbnoise" / "zoo" / "lenet5.safetensors")
+    cmd = [sys.executable] + [a.format(lenet5=lenet5) for a in COLD_START_CMD]
+    env = dict(os.environ)
+    times = []
+    for i in range(runs):
+        log(f"part 5: cold start, run {i + 1} of {runs}", quiet)
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        times.append(time.perf_counter() - t0)
+        if done.returncode != 0:
+            return [_row(5, "cold start eval lenet5", "wkbnoise", "s", None,
+                         note=f"failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}")]
+    imports = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import wkbnoise"], check=True, env=env)
+        imports.append(time.perf_counter() - t0)
+    what = "eval lenet5, 1 trial, 100 images, fresh process"
+    return [_row(5, f"cold start: first run ({what})", "wkbnoise", "s", times[:1], higher_is_better=False),
+            _row(5, f"cold start: later runs ({what})", "wkbnoise", "s", times[1:], higher_is_better=False,
+                 target_s=5.0, met=bool(np.median(times[1:]) < 5.0)),
+            _row(5, "import wkbnoise, fresh process", "wkbnoise", "s", imports, higher_is_better=False)]
+
+
+# --------------------------------------------------------------------------------------------- part 6
+def part6(models, trials_of, threads: int, quiet: bool, scratch: str, idle_rows: list[dict],
+          quick: bool) -> list[dict]:
+    """The forward passes (part 2) and the campaigns against hand-written PyTorch (part 3) again, with a
+    CPU-bound process started beside both sides; each ratio is set against the same ratio measured idle in
+    this run (``busy/idle``; the aim: within 20 %)."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        log("part 6: busy machine (one CPU-bound process beside both sides)", quiet)
+        with n_threads(threads):
+            fwd = external_part(6, "runtime.py", quick, quiet)
+        camp, _ = part3(models, trials_of, threads, quiet, scratch, ["wkbnoise", "torch-hand"])
+    finally:
+        spinner.kill()
+        spinner.wait()
+    idle = {(r.get("group"), r["implementation"]): r.get("ratio") for r in idle_rows}
+    out = []
+    for r in fwd + camp:
+        r = dict(r, part=6, name=f"busy: {r['name']}")
+        ref = idle.get((r.get("group"), r["implementation"]))
+        if r.get("ratio") and ref:
+            r["idle_ratio"] = ref
+            r["busy_over_idle"] = r["ratio"] / ref
+        out.append(r)
+    return out
 
 
 # --------------------------------------------------------------------------------------------- part 3
@@ -453,7 +520,7 @@ def table(result: dict) -> str:
 
 
 # --------------------------------------------------------------------------------------------- main
-def main(quick: bool = False, json: bool = False, models=None, threads: int | None = None, parts="1,2,3,4",
+def main(quick: bool = False, json: bool = False, models=None, threads: int | None = None, parts="1,2,3,4,5,6,7",
          impls=",".join(IMPLS), out: str | None = None, no_save: bool = False) -> int:
     """Benchmarks side by side: wkbnoise vs NumPy, PyTorch, PyTorchFI and MRFI, one table of ratios.
 
@@ -462,7 +529,7 @@ def main(quick: bool = False, json: bool = False, models=None, threads: int | No
         json: print one JSON object instead of the table.
         models: comma-separated zoo models (default: quick 2, full 5).
         threads: threads for torch and Numba (default: every CPU).
-        parts: which parts to run, e.g. 3,4.
+        parts: which parts to run, e.g. 3,4 (6 compares with 2 and 3 of the same run).
         impls: campaign implementations (parts 3-4).
         out: results file (default bench/results/{quick,full}.json).
         no_save: do not write the results file.
@@ -501,6 +568,14 @@ def main(quick: bool = False, json: bool = False, models=None, threads: int | No
                 rows += rows3
         if 4 in parts:
             rows += part4(models, trials_of, threads, state, rows3, quiet)
+        if 5 in parts:
+            rows += part5(quiet)
+        if 6 in parts:
+            rows += part6(models, trials_of, threads, quiet, scratch, rows, quick)
+        if 7 in parts:
+            log("part 7: time to an answer (bench/time_to_answer.py)", quiet)
+            with n_threads(threads):
+                rows += external_part(7, "time_to_answer.py", quick, quiet)
         weights = sorted({r.get("weights") for r in rows3 if r.get("weights")}) or ["-"]
 
     machine.update(machine_info(threads) | {"load_average_start": machine["load_average_start"]})

@@ -1,8 +1,9 @@
-"""Forward-pass throughput of each zoo model: the wkbnoise runtime beside PyTorch CPU, batch 1,000.
+"""Forward-pass throughput of each zoo model: the wkbnoise runtime beside PyTorch CPU, batch 1,000 and 1.
 
 ``python bench/runtime.py [--quick] [--json]`` (needs the ``bench`` extra: torch). Both sides read the same
 weight file (the zoo's, BN folded on both sides), run the 1,000 bundled test images as one batch with every
-thread of this process, and are timed alternately, side by side, in the same run. ``ratio`` = wkbnoise
+thread of this process, and are timed alternately, side by side, in the same run; then 100 single-image
+forwards (batch 1, the latency an edge script sees). ``ratio`` = wkbnoise
 images/s over PyTorch images/s (> 1: the runtime is faster). ``run(quick)`` returns the rows for
 ``bench/run.py`` (part 2).
 """
@@ -81,7 +82,35 @@ def run(quick: bool = False, models=MODELS) -> list[dict]:
                          "min": min(speed_o), "max": max(speed_o), "baseline": "pytorch",
                          "ratio": statistics.median(speed_o) / statistics.median(speed_t),
                          "max_rel_logit_err": err})
+            rows += _batch_one(name, model, tm, x_np[:1], x_t[:1], repeats, weights, source)
     return rows
+
+
+def _batch_one(name, model, tm, x1_np, x1_t, repeats: int, weights: str, source: str, calls: int = 100) -> list[dict]:
+    """Batch 1, the latency an edge script sees: images/s = ``calls`` single-image forwards over their time."""
+
+    def ours():
+        for _ in range(calls):
+            model(x1_np)
+
+    def theirs():
+        with torch.no_grad():
+            for _ in range(calls):
+                tm(x1_t)
+
+    t_ours, t_theirs = [], []
+    for _ in range(2):
+        t_ours += _times(ours, (repeats + 1) // 2)
+        t_theirs += _times(theirs, (repeats + 1) // 2)
+    speed_o = [calls / t for t in t_ours]
+    speed_t = [calls / t for t in t_theirs]
+    common = {"name": f"forward {name} (batch 1)", "unit": UNIT, "group": f"forward {name} batch 1",
+              "weights": weights, "images": source, "threads": torch.get_num_threads(), "calls": calls}
+    return [{**common, "implementation": "pytorch", "median": statistics.median(speed_t), "min": min(speed_t),
+             "max": max(speed_t), "baseline": None, "ratio": None},
+            {**common, "implementation": "wkbnoise", "median": statistics.median(speed_o), "min": min(speed_o),
+             "max": max(speed_o), "baseline": "pytorch",
+             "ratio": statistics.median(speed_o) / statistics.median(speed_t)}]
 
 
 def _table(rows) -> str:
