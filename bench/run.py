@@ -513,6 +513,13 @@ def table(result: dict) -> str:
         for t in result["targets"]:
             lines.append(f"  {t['campaign']:<26} {t['target']:<28} {t['ratio']:8.2f}x  "
                          f"{'met' if t['met'] else 'MISSED'}")
+    busy = [r for r in result["rows"] if r.get("busy_over_idle")]
+    if busy:
+        lines += ["", "busy machine (wkbnoise/PyTorch ratio with a CPU-bound process beside, over the idle ratio; "
+                  "aim: within 20 %):"]
+        lines += [f"  {r['name'][6:]:<40} idle {r['idle_ratio']:6.2f}x  busy {r['ratio']:6.2f}x  "
+                  f"{r['busy_over_idle']:5.2f}  {'met' if abs(r['busy_over_idle'] - 1) <= 0.2 else 'MISSED'}"
+                  for r in busy if r["implementation"] == "wkbnoise"]
     lines += ["", "what each campaign expresses:"] + [f"  {k}: {v}" for k, v in EXACT.items()]
     if result["checks"]:
         lines += ["", "checks:"] + [f"  {k}: {_json.dumps(v)}" for k, v in result["checks"].items()]
