@@ -515,8 +515,8 @@ def table(result: dict) -> str:
                          f"{'met' if t['met'] else 'MISSED'}")
     busy = [r for r in result["rows"] if r.get("busy_over_idle")]
     if busy:
-        lines += ["", "busy machine (wkbnoise/PyTorch ratio with a CPU-bound process beside, over the idle ratio; "
-                  "aim: within 20 %):"]
+        lines += ["", "busy machine (wkbnoise/PyTorch ratio with a CPU-bound process beside, over the idle "
+                  "ratio; aim: within 20 %):"]
         lines += [f"  {r['name'][6:]:<40} idle {r['idle_ratio']:6.2f}x  busy {r['ratio']:6.2f}x  "
                   f"{r['busy_over_idle']:5.2f}  {'met' if abs(r['busy_over_idle'] - 1) <= 0.2 else 'MISSED'}"
                   for r in busy if r["implementation"] == "wkbnoise"]
@@ -527,8 +527,8 @@ def table(result: dict) -> str:
 
 
 # --------------------------------------------------------------------------------------------- main
-def main(quick: bool = False, json: bool = False, models=None, threads: int | None = None, parts="1,2,3,4,5,6,7",
-         impls=",".join(IMPLS), out: str | None = None, no_save: bool = False) -> int:
+def main(quick: bool = False, json: bool = False, models=None, threads: int | None = None,
+         parts="1,2,3,4,5,6,7", impls=",".join(IMPLS), out: str | None = None, no_save: bool = False) -> int:
     """Benchmarks side by side: wkbnoise vs NumPy, PyTorch, PyTorchFI and MRFI, one table of ratios.
 
     Args:

@@ -86,7 +86,8 @@ def run(quick: bool = False, models=MODELS) -> list[dict]:
     return rows
 
 
-def _batch_one(name, model, tm, x1_np, x1_t, repeats: int, weights: str, source: str, calls: int = 100) -> list[dict]:
+def _batch_one(name, model, tm, x1_np, x1_t, repeats: int, weights: str, source: str,
+               calls: int = 100) -> list[dict]:
     """Batch 1, the latency an edge script sees: images/s = ``calls`` single-image forwards over their time."""
 
     def ours():

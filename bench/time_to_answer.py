@@ -2,8 +2,8 @@
 
 The user's real cost is the time until the tool says "C bits per weight keep 95 %". Per model:
 
-- **wkbnoise**: ``python -m wkbnoise eval MODEL --methods tac --trials 10 --images N --out RUN.h5 --json`` in a
-  fresh process, timed from start to exit: it quantizes, measures ``G_l`` and ``F``, walks the nested
+- **wkbnoise**: ``python -m wkbnoise eval MODEL --methods tac --trials 10 --images N --out RUN.h5 --json``
+  in a fresh process, timed from start to exit: it quantizes, measures ``G_l`` and ``F``, walks the nested
   ``tac`` and ``uniform-msp`` paths, and adds trials at a point (10 to 40) until its 95 % interval clears the
   target (0.95 x the INT8 accuracy).
 - **hand-written PyTorch**: the same sweep with fixed trials, as a careful user writes it: for every budget
@@ -36,7 +36,14 @@ for _p in (str(BENCH.parent), str(BENCH)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from campaign_torch import build_torch_model, load_images, model_file, preprocess, quant_modules, quantize_int8  # noqa: E402,I001
+from campaign_torch import (  # noqa: E402
+    build_torch_model,
+    load_images,
+    model_file,
+    preprocess,
+    quant_modules,
+    quantize_int8,
+)
 
 MODELS = ("vgg", "resnet20")
 P_FLIP = 0.1
@@ -131,7 +138,8 @@ def torch_sweep(path: Path, images: np.ndarray, labels: np.ndarray, plans: list[
     wall = time.perf_counter() - t0
     answer = {}
     for method in dict.fromkeys(p["method"] for p in plans):
-        reached = sorted(p["budget"] for p, mu in zip(plans, means, strict=True) if p["method"] == method and mu >= goal)
+        reached = sorted(p["budget"] for p, mu in zip(plans, means, strict=True)
+                         if p["method"] == method and mu >= goal)
         answer[method] = reached[0] if reached else None
     return wall, {"c": answer, "means": means}
 
@@ -158,8 +166,8 @@ def run(quick: bool = False, models=MODELS) -> list[dict]:
             trials_w = sum(p["wkbnoise_trials"] for p in plans)
             common = {"name": f"{group} ({n_images} images, p={P_FLIP})", "unit": "s", "group": group,
                       "weights": weights, "images": source, "higher_is_better": False, "points": len(plans)}
-            rows.append({**common, "implementation": "pytorch-sweep", "median": wall_t, "min": wall_t, "max": wall_t,
-                         "baseline": None, "ratio": None, "trials": TORCH_TRIALS * len(plans),
+            rows.append({**common, "implementation": "pytorch-sweep", "median": wall_t, "min": wall_t,
+                         "max": wall_t, "baseline": None, "ratio": None, "trials": TORCH_TRIALS * len(plans),
                          "c_tac": theirs["c"].get("tac"), "c_u": theirs["c"].get("uniform-msp")})
             rows.append({**common, "implementation": "wkbnoise", "median": wall_w, "min": wall_w, "max": wall_w,
                          "baseline": "pytorch-sweep", "ratio": wall_t / wall_w, "trials": trials_w,

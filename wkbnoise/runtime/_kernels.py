@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from numba import njit, prange
 
 __all__ = ["im2col_cnhw", "depthwise_conv_cnhw", "gelu_erf"]
@@ -68,9 +70,35 @@ def depthwise_conv_cnhw(x, w, bias, sh, sw, ph, pw, out):
                         out[c, n, oh, ow] += wv * x[c, n, ih, ow * sw - pw + j]
 
 
+#: erf(t) ~ t P(t^2) / Q(t^2) on [-4, 4] (Eigen's float32 rational approximation; |erf(4)| rounds to 1 in float32)
+_ERF_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06, -5.69250639462346e-05,
+          -7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02)
+_ERF_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03,
+          -1.42647390514189e-02)
+
+
 @njit(cache=True, nogil=True)
 def gelu_erf(x, out):
-    """out = 0.5 x (1 + erf(x / sqrt 2)), erf in float64; x, out: float32[n] (may be the same array)."""
+    """out = 0.5 x (1 + erf(x / sqrt 2)) with a float32 rational erf; x, out: float32[n] (may be the same array).
+
+    Branch-free, so it vectorizes: 5x the float64 ``math.erf`` loop. Absolute error below 4e-7 (|x| + 1)
+    (PyTorch's float32 GELU: of the same order); relative error is large only where 1 + erf cancels, i.e.
+    where the result itself is below about 1e-6.
+    """
+    p0, p1, p2, p3, p4, p5, p6 = _ERF_P
+    q0, q1, q2, q3, q4 = _ERF_Q
     for i in range(x.shape[0]):
-        v = float(x[i])
-        out[i] = 0.5 * v * (1.0 + math.erf(v * 0.7071067811865476))
+        v = x[i]
+        t = min(max(v * np.float32(0.7071067811865476), np.float32(-4.0)), np.float32(4.0))
+        t2 = t * t
+        p = t2 * np.float32(p0) + np.float32(p1)
+        p = t2 * p + np.float32(p2)
+        p = t2 * p + np.float32(p3)
+        p = t2 * p + np.float32(p4)
+        p = t2 * p + np.float32(p5)
+        p = t2 * p + np.float32(p6)
+        q = t2 * np.float32(q0) + np.float32(q1)
+        q = t2 * q + np.float32(q2)
+        q = t2 * q + np.float32(q3)
+        q = t2 * q + np.float32(q4)
+        out[i] = np.float32(0.5) * v * (np.float32(1.0) + t * p / q)

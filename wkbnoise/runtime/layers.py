@@ -222,7 +222,8 @@ def relu6(x):
 
 
 def gelu(x, approximate: str = "none"):
-    """GELU, exact ``0.5 x (1 + erf(x / sqrt 2))`` (``approximate="tanh"``: the tanh form of HF ``gelu_new``)."""
+    """GELU ``0.5 x (1 + erf(x / sqrt 2))``, erf to float32 accuracy (``approximate="tanh"``: the tanh form of HF
+    ``gelu_new``)."""
     x = np.asarray(x, dtype=_F32)
     if approximate == "tanh":
         c = _F32(math.sqrt(2.0 / math.pi))
