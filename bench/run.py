@@ -138,7 +138,10 @@ def _blas_info() -> str:
         import threadpoolctl
 
         info = [i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
-        return ", ".join(f"{i['internal_api']} {i.get('version')}" for i in info) or "unknown"
+        env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
+        kernels = ", ".join(f"{i['internal_api']} {i.get('version')} kernel {i.get('architecture', '?')}"
+                            for i in info) or "unknown"
+        return kernels + (f" (environment: {env})" if env else " (OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset)")
     except ImportError:
         return "unknown (threadpoolctl missing: BLAS threads not limited)"
 
