@@ -37,13 +37,13 @@ def interval(x, *, level: float = 0.95, bounds: tuple[float, float] = (0.0, 1.0)
     (mean, lo, hi) : tuple of float
         ``bounds[0] <= lo <= mean <= hi <= bounds[1]`` for values inside ``bounds``.
     """
-    from scipy import stats
+    from scipy import special  # stdtrit is what scipy.stats.t.ppf calls, without importing scipy.stats (0.4 s)
 
     x = np.asarray(x, dtype=np.float64)
     m = float(x.mean())
     if x.size < 2:
         return m, float(bounds[0]), float(bounds[1])
-    h = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    h = float(special.stdtrit(x.size - 1, 0.5 + level / 2) * x.std(ddof=1) / math.sqrt(x.size))
     return m, max(float(bounds[0]), m - h), min(float(bounds[1]), m + h)
 
 
