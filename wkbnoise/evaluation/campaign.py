@@ -24,6 +24,7 @@ import numpy as np
 
 from ..allocation import LUT_OF_METHOD, METHODS, LayerStat, residual_variance
 from ..errors import InputError, ModelFileError
+from ..parallel import BlasTuner
 from ..rates import FlipRates
 from ..sensitivity import model_outputs
 
@@ -195,6 +196,7 @@ class Evaluator:
         self.p_one = {n: _plane_balance(q.codes, self.bits) for n, q in self.quantized.items()}
         self.int8_weights = {n: q.dequantize() for n, q in self.quantized.items()}
         self.buffers = {n: np.empty_like(w) for n, w in self.int8_weights.items()}
+        self._blas = BlasTuner()  # the trials' forward passes: the faster BLAS thread count, same numbers
         self.z_float = self._outputs(None)
         self._check_finite(self.z_float, None, "clean float")
         if self.labels is not None:
@@ -342,7 +344,7 @@ class Evaluator:
                 np.random.default_rng(int(keys[i])).standard_normal(out=buf.reshape(-1), dtype=np.float32)
                 buf *= sd
                 buf += self.int8_weights[n]
-            z = self._outputs(weights)
+            z = self._blas.run(lambda: self._outputs(weights))
             i = t - int(start)
             acc[i] = self._score(z)
             dist[i] = _distortion(z, self.z_int8)
