@@ -134,3 +134,36 @@ def test_read_law_of_one_code_matches_exact_law(method):
         obs = np.append(observed[keep], observed[~keep].sum())
         exp = np.append(expected[keep], expected[~keep].sum())
         assert stats.chisquare(obs, exp).pvalue > 1e-4
+
+
+@pytest.mark.parametrize("rates", [FlipRates.symmetric(0.01, bits=8), FlipRates.symmetric(0.2, bits=8),
+                                   FlipRates(np.full(8, 0.3), np.full(8, 0.05))])
+def test_prebuilt_tables_give_the_same_draws(rates):
+    from wkbnoise.faults import sampler_tables
+
+    codes = np.random.default_rng(1).integers(0, 256, 3 * BLOCK + 17, dtype=np.uint8)
+    lut = np.arange(256, dtype=np.float32) - 128
+    tables = sampler_tables(rates)
+    assert tables.method == choose_method(rates)
+    for key in (0, 7, 2**63 + 5):
+        assert np.array_equal(flip_dequantize(codes, rates, lut, key, tables=tables),
+                              flip_dequantize(codes, rates, lut, key))
+        assert np.array_equal(flip_codes(codes, rates, key, tables=tables), flip_codes(codes, rates, key))
+    other = "mask" if tables.method == "skip" else "skip"
+    forced = sampler_tables(rates, method=other)
+    assert np.array_equal(flip_codes(codes, rates, 3, tables=forced), flip_codes(codes, rates, 3, method=other))
+
+
+def test_prebuilt_tables_are_checked():
+    from wkbnoise.faults import sampler_tables
+
+    codes = np.zeros(100, dtype=np.uint8)
+    r1, r2 = FlipRates.symmetric(0.01, bits=8), FlipRates.symmetric(0.02, bits=8)
+    with pytest.raises(InputError, match="other rates"):
+        flip_codes(codes, r2, 0, tables=sampler_tables(r1))
+    with pytest.raises(InputError, match="sampler_tables"):
+        flip_codes(codes, r1, 0, tables=(np.zeros(3), 1))
+    with pytest.raises(InputError, match="'mask' but the tables"):
+        flip_codes(codes, r1, 0, method="mask", tables=sampler_tables(r1, method="skip"))
+    with pytest.raises(InputError, match="method="):
+        sampler_tables(r1, method="fast")

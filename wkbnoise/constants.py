@@ -1,4 +1,7 @@
-"""Physical constants in SI units, from :mod:`scipy.constants` (CODATA; q, h and k_B are exact).
+"""Physical constants in SI units: CODATA 2022 values, as in :mod:`scipy.constants` (q, h and k_B are exact).
+
+They are written out rather than imported: ``scipy.constants`` costs 0.13 s of every command's start-up
+(tests/test_constants.py checks every value against it).
 
 Every name carries its unit. ``PLANCK_J_S`` is h; ``HBAR_J_S`` is h / (2 pi): public tunnelling code that
 imports ``scipy.constants.Planck as hbar`` is off by 2 pi in every exponent (docs/physics.md).
@@ -7,8 +10,6 @@ imports ``scipy.constants.Planck as hbar`` is off by 2 pi in every exponent (doc
 from __future__ import annotations
 
 import math
-
-import scipy.constants as _sc
 
 __all__ = [
     "HBAR_J_S",
@@ -24,14 +25,20 @@ __all__ = [
     "FN_B_PREFACTOR_V_PER_M",
 ]
 
-HBAR_J_S: float = _sc.hbar
-PLANCK_J_S: float = _sc.h
-ELECTRON_MASS_KG: float = _sc.m_e
-ELEMENTARY_CHARGE_C: float = _sc.e
-BOLTZMANN_J_PER_K: float = _sc.k
-VACUUM_PERMITTIVITY_F_PER_M: float = _sc.epsilon_0
+#: Planck constant h [J s] (exact).
+PLANCK_J_S: float = 6.62607015e-34
+#: Reduced Planck constant h / (2 pi) [J s].
+HBAR_J_S: float = PLANCK_J_S / (2.0 * math.pi)
+#: Electron rest mass [kg] (CODATA 2022).
+ELECTRON_MASS_KG: float = 9.1093837139e-31
+#: Elementary charge [C] (exact).
+ELEMENTARY_CHARGE_C: float = 1.602176634e-19
+#: Boltzmann constant [J / K] (exact).
+BOLTZMANN_J_PER_K: float = 1.380649e-23
+#: Vacuum permittivity [F / m] (CODATA 2022).
+VACUUM_PERMITTIVITY_F_PER_M: float = 8.8541878188e-12
 #: Julian year (365.25 days) [s]: "10 years" = 3.156e8 s.
-SECONDS_PER_YEAR: float = _sc.Julian_year
+SECONDS_PER_YEAR: float = 365.25 * 86400.0
 
 #: sqrt(2 m0 q) / hbar [1 / (nm eV^0.5)]: the decay constant is kappa = K0 sqrt(m_r U[eV]) (5.1232).
 K0_PER_NM_SQRT_EV: float = math.sqrt(2.0 * ELECTRON_MASS_KG * ELEMENTARY_CHARGE_C) / HBAR_J_S * 1e-9

@@ -197,6 +197,7 @@ class Evaluator:
         self.int8_weights = {n: q.dequantize() for n, q in self.quantized.items()}
         self.buffers = {n: np.empty_like(w) for n, w in self.int8_weights.items()}
         self._blas = BlasTuner()  # the trials' forward passes: the faster BLAS thread count, same numbers
+        self._tables = {}  # sampler tables by rates: a crossing calls run() for a few trials at a time
         self.z_float = self._outputs(None)
         self._check_finite(self.z_float, None, "clean float")
         if self.labels is not None:
@@ -250,6 +251,15 @@ class Evaluator:
             table = (mean_drift(r) * self.scale(n)).astype(np.float32)
             out[n] = table[self.quantized[n].codes]
         return out
+
+    def _sampler_tables(self, rates):
+        """``sampler_tables(rates)``, built once per distinct rates (the alias tables cost ~0.5 ms each)."""
+        from ..faults import sampler_tables
+
+        key = (rates.p_down.tobytes(), rates.p_up.tobytes())
+        if key not in self._tables:
+            self._tables[key] = sampler_tables(rates)
+        return self._tables[key]
 
     # -- one campaign point ------------------------------------------------------------------------------
     def run(self, rates, *, method: str = "none", plan: Mapping[str, int] | None = None, trials: int = 30,
@@ -309,7 +319,7 @@ class Evaluator:
                 continue
             hist = self.histogram[n] if lut_method.startswith("bayes") else None
             lut = build_lut(r, qt.scale, method=lut_method, histogram=hist)
-            live.append((i, n, qt.codes, r, lut))
+            live.append((i, n, qt.codes, r, lut, self._sampler_tables(r)))
         weights = dict(fixed)
         weights.update({n: self.buffers[n] for _, n, *_ in live})
         weights.update({n: self.buffers[n] for n in gauss})
@@ -335,8 +345,8 @@ class Evaluator:
             # pool right after the BLAS threads of the previous forward cost 2x on LeNet-5 (bench/
             # profile_campaign.py). The draws are bit-identical at any thread count.
             with threads(1):
-                for i, n, codes, r, lut in live:
-                    flip_dequantize(codes, r, lut, keys[i], out=self.buffers[n])
+                for i, n, codes, r, lut, tables in live:
+                    flip_dequantize(codes, r, lut, keys[i], out=self.buffers[n], tables=tables)
                 for i, n, read in coded:
                     read(keys[i], self.buffers[n])
             for n, (i, sd) in gauss.items():

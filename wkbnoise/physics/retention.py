@@ -12,7 +12,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import optimize
 from scipy.special import logsumexp
 from scipy.special import log_ndtr, ndtri
 
@@ -638,6 +637,8 @@ def thickness_for(p_target, t_s, cell: StorageCell, model: str = "variability",
     pp, tt = np.broadcast_arrays(p, t)
     if _cell_shape(cell):
         raise InputError("thickness_for with this model needs a cell with scalar fields.")
+    from scipy.optimize import brentq  # here, not at import: scipy.optimize costs 0.1 s of every start-up
+
     out = np.empty(pp.shape)
     for idx in np.ndindex(*pp.shape):
         ln_p, tv = math.log(pp[idx]), float(tt[idx])
@@ -652,7 +653,7 @@ def thickness_for(p_target, t_s, cell: StorageCell, model: str = "variability",
                 f"(p = {math.exp(g_lo + ln_p):.3g} at {lo:g} nm, {math.exp(g_hi + ln_p):.3g} at {hi:g} nm); "
                 "widen bracket_nm or change the target."
             )
-        out[idx] = optimize.brentq(g, lo, hi, xtol=1e-10, rtol=1e-14)
+        out[idx] = brentq(g, lo, hi, xtol=1e-10, rtol=1e-14)
     return out
 
 
