@@ -154,11 +154,19 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
             time.sleep(0.005)
         proc.wait(timeout=600)
         got = _records(run)[1]
-        # nothing finished is lost and nothing is half written: every record present equals the reference
+        # nothing finished is lost and nothing is half written: every record present equals the reference,
+        # except that a point's trial arrays may be a prefix of it (the crossing search extends a point's
+        # record with more trials later; the kill may fall between two extensions)
         for key, (attrs, data) in got.items():
             assert attrs == expected[key][0], key
+            lengths = set()
             for k, v in data.items():
-                np.testing.assert_array_equal(v, expected[key][1][k], err_msg=key)
+                want = expected[key][1][k]
+                if key.startswith("points/") and v.ndim == 1 and 0 < len(v) <= len(want):
+                    lengths.add(len(v))
+                    want = want[:len(v)]
+                np.testing.assert_array_equal(v, want, err_msg=key)
+            assert len(lengths) <= 1, (key, lengths)  # a record's trial arrays are written together
     assert kills >= 2
     subprocess.run([sys.executable, str(script), str(run)], check=True, timeout=600)
     config2, final = _records(run)
