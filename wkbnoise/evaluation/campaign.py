@@ -253,7 +253,7 @@ class Evaluator:
         return out
 
     def _sampler_tables(self, rates):
-        """``sampler_tables(rates)``, built once per distinct rates (the alias tables cost ~0.5 ms each)."""
+        """``sampler_tables(rates)``, built once per distinct rates (the alias tables cost ~0.3 ms each)."""
         from ..faults import sampler_tables
 
         key = (rates.p_down.tobytes(), rates.p_up.tobytes())
