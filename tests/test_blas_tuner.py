@@ -1,17 +1,18 @@
-"""BlasTuner: the faster BLAS thread count for repeated forward passes, never a different result."""
+"""BlasTuner: the fastest thread setting for repeated forward passes, never a different result."""
 
 from __future__ import annotations
 
 import time
 
+import numba
 import numpy as np
 import pytest
-from threadpoolctl import ThreadpoolController
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 from wkbnoise import FlipRates, zoo
 from wkbnoise.errors import InputError
 from wkbnoise.evaluation.campaign import Evaluator
-from wkbnoise.parallel import BlasTuner
+from wkbnoise.parallel import BlasTuner, threads
 
 CTL = ThreadpoolController().select(user_api="blas")
 
@@ -20,55 +21,64 @@ def blas_threads() -> int:
     return max(int(i["num_threads"]) for i in CTL.info())
 
 
-needs_two = pytest.mark.skipif(blas_threads() < 2, reason="BLAS runs one thread here: nothing to choose")
+needs_two = pytest.mark.skipif(blas_threads() < 2 or numba.get_num_threads() < 2,
+                               reason="one BLAS or Numba thread here: nothing to choose")
 
 
-def forward(slow_at: int | None = None, seconds: float = 0.02):
-    """A stand-in forward pass: the same array at any thread count, slow at ``slow_at`` threads; it records
-    the thread count of every call."""
+CORES = numba.get_num_threads()
+
+
+def forward(slow=(), seconds: float = 0.02):
+    """A stand-in forward pass: the same array in every setting, slow in the settings ``slow`` (pairs of
+    chunk threads and BLAS threads as seen inside the call); it records the setting of every call."""
     seen = []
 
-    def fn():
-        n = blas_threads()
-        seen.append(n)
-        if n == slow_at:
+    def fn(threads):
+        setting = (threads, blas_threads())
+        seen.append(setting)
+        if setting in slow:
             time.sleep(seconds)
         return np.arange(6, dtype=np.float32)
 
     return fn, seen
 
 
+def observed(candidate):
+    threads, blas = candidate
+    return threads, blas_threads() if blas is None else blas
+
+
 @needs_two
-@pytest.mark.parametrize("slow", ["many", "one"])
-def test_picks_the_faster_count_and_follows_probes(slow):
-    default = blas_threads()
-    fn, seen = forward(slow_at=default if slow == "many" else 1)
+@pytest.mark.parametrize("fast", [0, 1, 2])
+def test_picks_the_fastest_setting_and_follows_probes(fast):
     tuner = BlasTuner(reprobe=4)
+    settings = [observed(c) for c in tuner.candidates]
+    assert tuner.candidates == ((CORES, None), (1, blas_threads()), (1, 1))
+    fn, seen = forward(slow=[s for k, s in enumerate(settings) if k != fast])
     for _ in range(40):
         assert np.array_equal(tuner.run(fn), np.arange(6, dtype=np.float32))
-    fast = 1 if slow == "many" else default
-    assert tuner.choice == fast
-    assert seen[:3] == [default, 1, default]  # the first call: warm-up, then each count timed
-    later = seen[3:]
-    assert later.count(fast) >= 30 and 1 <= len(later) - later.count(fast) <= 4  # probes, ever rarer
-    assert blas_threads() == default  # the library's count is restored
+    assert tuner.choice == tuner.candidates[fast]
+    assert seen[:4] == [*settings, settings[0]]  # the first call: warm-up, then each setting timed
+    later = seen[4:]
+    n_fast = later.count(settings[fast])
+    assert n_fast >= 30 and 2 <= len(later) - n_fast <= 8  # probes of the two others, ever rarer
+    assert blas_threads() == settings[1][1]  # the library's count is restored
 
 
 @needs_two
-def test_results_that_depend_on_the_thread_count_stop_the_tuning():
-    default = blas_threads()
+def test_results_that_depend_on_the_setting_stop_the_tuning():
     seen = []
 
-    def fn():
-        seen.append(blas_threads())
-        return np.array([float(blas_threads())])  # a different result at another thread count
+    def fn(threads):
+        seen.append((threads, blas_threads()))
+        return np.array([10.0 * threads + blas_threads()])  # a different result in another setting
 
     tuner = BlasTuner()
     first = tuner.run(fn)
-    assert first[0] == default and not tuner.enabled
+    assert first[0] == 10.0 * CORES + blas_threads() and not tuner.enabled
     for _ in range(20):
-        assert tuner.run(fn)[0] == default  # never the other count again
-    assert set(seen[3:]) == {default}
+        assert tuner.run(fn)[0] == first[0]  # never another setting again
+    assert set(seen[4:]) == {seen[0]}
 
 
 def test_reprobe_is_checked():
@@ -84,8 +94,9 @@ def test_campaign_numbers_do_not_depend_on_the_chosen_count():
     rates = FlipRates.symmetric(0.05, 8)
     ev._blas.enabled = False
     ref = ev.run(rates, trials=4, seed=3)
-    with CTL.limit(limits=1):
-        ev._blas = BlasTuner()  # its default is now one thread: nothing to choose, one thread throughout
+    with threadpool_limits(limits=1, user_api="blas"), threads(1):  # every BLAS library loaded by now
+        ev._blas = BlasTuner()  # one BLAS and one Numba thread: nothing to choose, one thread throughout
+        assert ev._blas.candidates == ((1, 1),)
         one = ev.run(rates, trials=4, seed=3)
     ev._blas = BlasTuner()
     tuned = ev.run(rates, trials=4, seed=3)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -11,7 +13,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["threads", "serial_blas", "BlasTuner"]
+__all__ = ["threads", "serial_blas", "BlasTuner", "map_chunks"]
 
 
 @contextlib.contextmanager
@@ -65,23 +67,98 @@ def serial_blas() -> Iterator[None]:
         yield
 
 
-class BlasTuner:
-    """Runs repeated forward passes at the BLAS thread count that has been fastest, where that cannot change results.
+def map_chunks(fn: Callable[[int, int], object], n: int, workers: int) -> list:
+    """``[fn(k, slot) for k in range(n)]``, computed by ``workers`` threads that take chunks in turn.
 
-    On a shared machine a two-thread matrix product whose second thread waits for a busy core ran at a third of
-    its one-thread speed (a VGG campaign with one CPU-bound process beside it: 0.31 trials/s on two threads,
-    0.90 on one; docs/performance.md), while on an idle machine two threads are faster. :meth:`run` calls
-    ``fn()`` with the fastest thread count seen so far. Its first call runs ``fn`` three times, at the
-    library's own count, at one thread and at the library's count again (the first run absorbs the warm-up;
-    the other two are timed warm), and compares the results bit for bit: if they differ, tuning stops and every call
-    keeps the library's count, so the numbers never depend on the machine's load. After ``reprobe`` calls the
-    other count is timed again, so the choice follows the load; each probe that confirms the choice doubles
-    the wait before the next one.
+    Every thread (the caller's included) runs one Numba thread, and the BLAS library runs one thread while
+    the block lasts, so each ``fn(k, slot)`` computes exactly what it computes serially with one BLAS
+    thread: the results do not depend on ``workers``. ``slot`` (0 .. workers - 1) names the calling thread,
+    so ``fn`` can give each thread its own scratch arrays. ``fn`` must release the GIL for its heavy work
+    (NumPy's matrix products and ufuncs and the runtime's ``nogil`` kernels do). The first exception raised
+    by a chunk is raised here once every thread has stopped.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(k, slot)`` -> the result of chunk ``k``.
+    n : int
+        Number of chunks, >= 0.
+    workers : int
+        Threads, >= 1; ``workers == 1`` runs the chunks in order in the caller's thread, at the BLAS
+        library's thread count.
+
+    Returns
+    -------
+    list
+        The results in chunk order.
+    """
+    workers = max(1, min(int(workers), int(n)))
+    if workers == 1:
+        return [fn(k, 0) for k in range(n)]
+    from threadpoolctl import threadpool_limits
+
+    results: list = [None] * n
+    ticket = itertools.count()  # next() on it is atomic under the GIL
+    errors: list[BaseException] = []
+
+    def work(slot: int) -> None:
+        while not errors:
+            k = next(ticket)
+            if k >= n:
+                return
+            try:
+                results[k] = fn(k, slot)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                errors.append(exc)
+                return
+
+    def helper(slot: int) -> None:
+        numba.set_num_threads(1)  # this thread's own count (Numba keeps one per thread)
+        work(slot)
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        pool = [threading.Thread(target=helper, args=(slot,), daemon=True) for slot in range(1, workers)]
+        for t in pool:
+            t.start()
+        try:
+            with threads(1):
+                work(0)
+        except BaseException as exc:  # an interrupt in the caller: let the helpers stop after their chunk
+            errors.append(exc)
+        finally:
+            for t in pool:
+                t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+class BlasTuner:
+    """Runs repeated forward passes in the way that has been fastest, among ways that cannot change results.
+
+    Three ways to run a forward pass over several chunks on a machine with more than one core: the chunks
+    side by side on their own threads (one BLAS thread each, :func:`map_chunks`), the chunks in turn with
+    the BLAS library's own thread count, and the chunks in turn on one thread. On an idle machine the first
+    is usually fastest (im2col, softmax and the elementwise work run on every core, not only the matrix
+    products); on a shared machine a thread that waits for a busy core can make either threaded way slower
+    than one thread (a VGG campaign with one CPU-bound process beside it: 0.31 trials/s on two BLAS
+    threads, 0.90 on one; docs/performance.md). :meth:`run` calls ``fn(threads)`` with the fastest setting
+    seen so far. Its first call runs ``fn`` once more than there are settings, the first setting again last
+    (the first run absorbs the warm-up; the others are timed warm), and compares the results bit for bit:
+    if they differ, tuning stops and every call keeps the first setting, so the numbers never depend on the
+    machine's load. After ``reprobe`` calls the settings not in use are timed again, so the choice follows
+    the load; each probe that confirms the choice doubles the wait before the next one.
 
     Parameters
     ----------
     reprobe : int
-        Calls before the first new timing of the count not in use (>= 2).
+        Calls before the first new timing of the settings not in use (>= 2).
+
+    Attributes
+    ----------
+    candidates : tuple of (int, int or None)
+        The settings, ``(threads, blas)``: ``fn`` is called with ``threads`` while the BLAS library runs
+        ``blas`` threads (``None``: as it is).
     """
 
     def __init__(self, reprobe: int = 8):
@@ -90,45 +167,58 @@ class BlasTuner:
         if isinstance(reprobe, bool) or not isinstance(reprobe, int) or reprobe < 2:
             raise InputError(f"reprobe={reprobe!r} must be an integer >= 2.")
         self._ctl = ThreadpoolController().select(user_api="blas")
-        default = max([int(i.get("num_threads", 1)) for i in self._ctl.info()] or [1])
-        self.candidates = (default, 1) if default > 1 else (1,)
+        blas = max([int(i.get("num_threads", 1)) for i in self._ctl.info()] or [1])
+        cores = numba.get_num_threads()
+        candidates = []
+        if cores > 1:
+            candidates.append((cores, None))
+        if blas > 1:
+            candidates.append((1, blas))
+        candidates.append((1, 1))
+        self.candidates = tuple(candidates)
         self.enabled = len(self.candidates) > 1
         self.reprobe = int(reprobe)
-        self.seconds: dict[int, float] = {}
+        self.seconds: dict[tuple, float] = {}
         self.calls = 0
         self._interval = self.reprobe
         self._next_probe = 1 + self.reprobe
 
     @property
-    def choice(self) -> int:
-        """The thread count the next ordinary call uses."""
+    def choice(self) -> tuple[int, int | None]:
+        """The setting ``(threads, blas)`` the next ordinary call uses."""
         if not self.enabled or len(self.seconds) < len(self.candidates):
             return self.candidates[0]
-        return min(self.candidates, key=lambda n: self.seconds[n])
+        return min(self.candidates, key=lambda c: self.seconds[c])
 
-    def _timed(self, fn: Callable[[], np.ndarray], n: int) -> np.ndarray:
-        with self._ctl.limit(limits=n):
+    def _timed(self, fn: Callable[[int], np.ndarray], setting: tuple[int, int | None]) -> np.ndarray:
+        n, blas = setting
+        with contextlib.ExitStack() as stack:
+            if blas is not None:
+                stack.enter_context(self._ctl.limit(limits=blas))
             t0 = time.perf_counter()
-            out = fn()
-            self.seconds[n] = time.perf_counter() - t0
+            out = fn(n)
+            self.seconds[setting] = time.perf_counter() - t0
         return out
 
-    def run(self, fn: Callable[[], np.ndarray]) -> np.ndarray:
-        """``fn()`` (an array-valued forward pass) at the chosen thread count; see the class."""
+    def run(self, fn: Callable[[int], np.ndarray]) -> np.ndarray:
+        """``fn(threads)`` (an array-valued forward pass) in the chosen setting; see the class."""
         self.calls += 1
         if not self.enabled:
-            return fn()
+            return fn(self.candidates[0][0])
         if len(self.seconds) < len(self.candidates):
-            # the library's count first (it absorbs the first call's warm-up), then each count timed warm
-            outs = [self._timed(fn, n) for n in (*self.candidates, self.candidates[0])]
+            # the first setting first (it absorbs the first call's warm-up), then each setting timed warm
+            outs = [self._timed(fn, c) for c in (*self.candidates, self.candidates[0])]
             if not all(np.array_equal(outs[0], o, equal_nan=True) for o in outs[1:]):
                 self.enabled = False
                 self.seconds.clear()
             return outs[0]
         best = self.choice
         if self.calls >= self._next_probe:
-            out = self._timed(fn, next(n for n in self.candidates if n != best))
-            # the same choice again: probe half as often (a probe on a busy machine costs a slow call)
+            out = None
+            for other in self.candidates:
+                if other != best:
+                    out = self._timed(fn, other)
+            # the same choice again: probe half as often (a probe on a busy machine costs slow calls)
             self._interval = self._interval * 2 if self.choice == best else self.reprobe
             self._next_probe = self.calls + self._interval
             return out

@@ -58,11 +58,13 @@ class Sensitivities:
         return dict(zip(self.names, self.G.tolist(), strict=True))
 
 
-def model_outputs(model, x, weights: Mapping[str, np.ndarray] | None = None, batch_size: int = 256) -> np.ndarray:
+def model_outputs(model, x, weights: Mapping[str, np.ndarray] | None = None, batch_size: int = 256, *,
+                  threads: int | None = None) -> np.ndarray:
     """``z(W)``: the model's float32 outputs (logits, or the encoder output) on ``x``, as float64 [n, ...].
 
     ``x`` is an input array, a prepared input, or a :class:`~wkbnoise.text.TokenBatch` of token ids (the
-    output of an encoder is then its mean-pooled embedding, of a text classifier its logits).
+    output of an encoder is then its mean-pooled embedding, of a text classifier its logits). ``threads``
+    goes to :meth:`~wkbnoise.runtime.base.Model.forward` (chunks side by side; the same numbers).
     """
     from .text import TokenBatch, token_outputs
 
@@ -71,7 +73,10 @@ def model_outputs(model, x, weights: Mapping[str, np.ndarray] | None = None, bat
     forward = getattr(model, "forward", None)
     if forward is not None:
         try:
-            out = forward(x, weights=weights, batch_size=batch_size)
+            if threads is None:
+                out = forward(x, weights=weights, batch_size=batch_size)
+            else:
+                out = forward(x, weights=weights, batch_size=batch_size, threads=threads)
         except TypeError:
             out = model(x, weights=weights)
     else:

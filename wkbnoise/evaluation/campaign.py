@@ -196,7 +196,7 @@ class Evaluator:
         self.p_one = {n: _plane_balance(q.codes, self.bits) for n, q in self.quantized.items()}
         self.int8_weights = {n: q.dequantize() for n, q in self.quantized.items()}
         self.buffers = {n: np.empty_like(w) for n, w in self.int8_weights.items()}
-        self._blas = BlasTuner()  # the trials' forward passes: the faster BLAS thread count, same numbers
+        self._blas = BlasTuner()  # the trials' forward passes: the fastest thread setting, same numbers
         self._tables = {}  # sampler tables by rates: a crossing calls run() for a few trials at a time
         self.z_float = self._outputs(None)
         self._check_finite(self.z_float, None, "clean float")
@@ -210,9 +210,9 @@ class Evaluator:
         self.metric_reason = metric_reason(self.metric, self.encoder)
 
     # -- helpers --------------------------------------------------------------------------------------
-    def _outputs(self, weights) -> np.ndarray:
+    def _outputs(self, weights, threads: int | None = None) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite outputs are counted, not warned about
-            return model_outputs(self.model, self.x, weights, self.batch_size)
+            return model_outputs(self.model, self.x, weights, self.batch_size, threads=threads)
 
     def _check_finite(self, z, weights, what: str) -> None:
         if np.isfinite(z).all():
@@ -354,7 +354,7 @@ class Evaluator:
                 np.random.default_rng(int(keys[i])).standard_normal(out=buf.reshape(-1), dtype=np.float32)
                 buf *= sd
                 buf += self.int8_weights[n]
-            z = self._blas.run(lambda: self._outputs(weights))
+            z = self._blas.run(lambda n: self._outputs(weights, n))
             i = t - int(start)
             acc[i] = self._score(z)
             dist[i] = _distortion(z, self.z_int8)

@@ -65,8 +65,8 @@ class PreparedInput:
         The chunk size the caches were made for.
     caches : list of dict
         One cache per chunk (the im2col of the convolutions that read the input).
-    buffers : dict
-        Reusable work arrays of every forward pass on this input.
+    buffer_sets : list of dict
+        Reusable work arrays of the forward passes on this input, one set per thread that runs chunks.
     """
 
     def __init__(self, x, feeds: dict, batch_size: int, model_id: int):
@@ -76,11 +76,22 @@ class PreparedInput:
         self.model_id = model_id
         n = len(next(iter(feeds.values())))
         self.caches = [{} for _ in range(0, max(n, 1), batch_size)]
-        self.buffers: dict = {}
+        self.buffer_sets: list[dict] = []
         self._n = n
 
     def __len__(self) -> int:
         return self._n
+
+
+def _workers(threads) -> int:
+    """Chunk threads of a forward pass: ``threads``, or Numba's thread count when None."""
+    if threads is None:
+        import numba
+
+        return numba.get_num_threads()
+    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
+        raise InputError(f"threads={threads!r} must be a positive integer.")
+    return int(threads)
 
 
 def _kind(node, weight) -> str:
@@ -292,7 +303,8 @@ class Model:
         """The model's output (logits for a classifier, the pooled embedding for an encoder), float32."""
         return self.forward(x, weights, **inputs)
 
-    def forward(self, x, weights=None, batch_size: int | None = None, **inputs) -> np.ndarray:
+    def forward(self, x, weights=None, batch_size: int | None = None, *, threads: int | None = None,
+                **inputs) -> np.ndarray:
         """Run the network on ``x`` in chunks of ``batch_size``, with ``weights`` replacing clean weights.
 
         Parameters
@@ -305,6 +317,11 @@ class Model:
             copied or modified. Layers not named keep their clean weight.
         batch_size : int, optional
             Inputs per chunk (bounds the memory); a :class:`PreparedInput` keeps its own.
+        threads : int, optional
+            Threads that run the chunks side by side, each with one BLAS and one Numba thread (default:
+            Numba's thread count, ``wkbnoise.threads``; never more than the chunks). Every chunk computes
+            the same sums at any ``threads``, so the outputs do not depend on it. With one chunk, or
+            ``threads=1``, the chunks run in turn and the matrix products use the BLAS library's threads.
         **inputs : ndarray
             Further graph inputs by name (``attention_mask=...``, ``token_type_ids=...``).
 
@@ -313,27 +330,36 @@ class Model:
         ndarray of float32
             The graph's last output: logits (N, classes), or the pooled embedding (N, D) of an encoder.
         """
-        return self.outputs(x, weights, batch_size, **inputs)[self.graph.outputs[-1]]
+        return self.outputs(x, weights, batch_size, threads=threads, **inputs)[self.graph.outputs[-1]]
 
-    def outputs(self, x, weights=None, batch_size: int | None = None, **inputs) -> dict:
+    def outputs(self, x, weights=None, batch_size: int | None = None, *, threads: int | None = None,
+                **inputs) -> dict:
         """Every graph output, by name (see :meth:`forward`)."""
+        from ..parallel import map_chunks
         from .graph import run
         from .ops import Context
 
         swap = self._resolve(weights)
+        workers = _workers(threads)
         if isinstance(x, PreparedInput):
             if x.model_id != id(self):
                 raise InputError("x was prepared by another model; call this model's prepare(x).")
-            feeds, bs, caches, buffers = x.feeds, x.batch_size, x.caches, x.buffers
+            feeds, bs, caches, buffer_sets = x.feeds, x.batch_size, x.caches, x.buffer_sets
         else:
             feeds = self._feeds(x, inputs)
-            bs, caches, buffers = self._batch(batch_size), None, {}
+            bs, caches, buffer_sets = self._batch(batch_size), None, []
         n = len(next(iter(feeds.values())))
-        parts = []
-        for k, start in enumerate(range(0, max(n, 1), bs)):
+        starts = range(0, max(n, 1), bs)
+        while len(buffer_sets) < min(workers, len(starts)):  # scratch arrays per thread, kept on a prepared input
+            buffer_sets.append({})
+
+        def one(k: int, slot: int) -> dict:
+            start = starts[k]
             chunk = {name: a[start:start + bs] for name, a in feeds.items()}
-            ctx = Context(None if caches is None else caches[k], buffers)
-            parts.append(run(self.graph, self.params, chunk, swap, ctx))
+            ctx = Context(None if caches is None else caches[k], buffer_sets[slot])
+            return run(self.graph, self.params, chunk, swap, ctx)
+
+        parts = map_chunks(one, len(starts), workers)
         if len(parts) == 1:
             return parts[0]
         return {name: np.concatenate([p[name] for p in parts]) for name in self.graph.outputs}

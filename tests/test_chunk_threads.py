@@ -1,0 +1,75 @@
+"""Chunks of a forward pass side by side on threads: the same outputs as one thread, bit for bit."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numba
+import numpy as np
+import pytest
+from threadpoolctl import ThreadpoolController
+
+from wkbnoise import zoo
+from wkbnoise.errors import InputError
+from wkbnoise.parallel import map_chunks, serial_blas
+
+CTL = ThreadpoolController().select(user_api="blas")
+
+
+def blas_threads() -> int:
+    return max(int(i["num_threads"]) for i in CTL.info())
+
+
+def test_map_chunks_keeps_order_uses_every_thread_and_one_blas_thread():
+    before = blas_threads()
+    seen = []
+
+    def fn(k, slot):
+        seen.append((slot, threading.get_ident(), blas_threads(), numba.get_num_threads()))
+        time.sleep(0.01)  # releases the GIL, as a matrix product does
+        return k * k
+
+    assert map_chunks(fn, 9, 3) == [k * k for k in range(9)]
+    assert {s[0] for s in seen} == {0, 1, 2} and len({s[1] for s in seen}) == 3
+    assert {(s[2], s[3]) for s in seen} == {(1, 1)}  # one BLAS and one Numba thread inside
+    assert blas_threads() == before  # restored
+    assert map_chunks(fn, 0, 2) == [] and map_chunks(fn, 2, 8) == [0, 1]
+
+
+def test_map_chunks_raises_the_first_error_after_every_thread_stopped():
+    def fn(k, slot):
+        if k == 3:
+            raise ValueError("chunk 3")
+        time.sleep(0.005)
+        return k
+
+    with pytest.raises(ValueError, match="chunk 3"):
+        map_chunks(fn, 20, 2)
+    assert threading.active_count() == 1 or all(not t.name.startswith("Thread-") or not t.is_alive()
+                                                for t in threading.enumerate() if t is not threading.main_thread())
+
+
+@pytest.mark.parametrize("name", ["lenet5", "resnet20", "mobilenetv2", "vit"])
+def test_forward_is_the_same_at_every_thread_count(name):
+    model = zoo.load(name)
+    images, _ = zoo.test_set()
+    x = model.preprocess(images[:70])
+    with serial_blas():
+        ref = model(x, batch_size=16, threads=1)
+    for threads in (2, 3):
+        assert np.array_equal(model(x, batch_size=16, threads=threads), ref)
+    prepared = model.prepare(x, 16)
+    assert np.array_equal(model(prepared, threads=3), ref)
+    assert len(prepared.buffer_sets) == 3  # scratch arrays per thread, never shared
+    assert np.array_equal(model(prepared, threads=2), ref)
+    # the check can fail: another batch's outputs differ
+    assert not np.array_equal(model(model.preprocess(images[1:71]), batch_size=16, threads=2), ref)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_threads_is_checked(bad):
+    model = zoo.load("lenet5")
+    x = model.preprocess(zoo.test_set()[0][:4])
+    with pytest.raises(InputError, match="threads"):
+        model(x, threads=bad)
