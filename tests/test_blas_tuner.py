@@ -61,7 +61,8 @@ def test_picks_the_fastest_setting_and_follows_probes(fast):
     assert seen[:4] == [*settings, settings[0]]  # the first call: warm-up, then each setting timed
     later = seen[4:]
     n_fast = later.count(settings[fast])
-    assert n_fast >= 30 and 2 <= len(later) - n_fast <= 8  # probes of the two others, ever rarer
+    assert n_fast >= 30 and 2 <= len(later) - n_fast <= 4  # probes, one setting each, ever rarer
+    assert set(later) == set(settings)  # each other setting probed
     assert blas_threads() == settings[1][1]  # the library's count is restored
 
 

@@ -146,8 +146,8 @@ class BlasTuner:
     seen so far. Its first call runs ``fn`` once more than there are settings, the first setting again last
     (the first run absorbs the warm-up; the others are timed warm), and compares the results bit for bit:
     if they differ, tuning stops and every call keeps the first setting, so the numbers never depend on the
-    machine's load. After ``reprobe`` calls the settings not in use are timed again, so the choice follows
-    the load; each probe that confirms the choice doubles the wait before the next one.
+    machine's load. After ``reprobe`` calls a setting not in use is timed again (one per probe, in turn), so
+    the choice follows the load; each probe that confirms the choice doubles the wait before the next one.
 
     Parameters
     ----------
@@ -182,6 +182,7 @@ class BlasTuner:
         self.calls = 0
         self._interval = self.reprobe
         self._next_probe = 1 + self.reprobe
+        self._probes = 0
 
     @property
     def choice(self) -> tuple[int, int | None]:
@@ -214,11 +215,10 @@ class BlasTuner:
             return outs[0]
         best = self.choice
         if self.calls >= self._next_probe:
-            out = None
-            for other in self.candidates:
-                if other != best:
-                    out = self._timed(fn, other)
-            # the same choice again: probe half as often (a probe on a busy machine costs slow calls)
+            others = [c for c in self.candidates if c != best]
+            out = self._timed(fn, others[self._probes % len(others)])  # one other setting per probe, in turn
+            self._probes += 1
+            # the same choice again: probe half as often (a probe on a busy machine costs a slow call)
             self._interval = self._interval * 2 if self.choice == best else self.reprobe
             self._next_probe = self.calls + self._interval
             return out
