@@ -167,3 +167,25 @@ def test_bad_arguments():
         fit_response(model, x, ev.quantized, stats, levels=0)
     with pytest.raises(InputError, match="same layers"):
         fit_response(model, x, ev.quantized, stats[::-1])
+
+
+def test_fit_response_is_the_same_at_any_thread_count():
+    """The fit's forward passes run side by side; each is the pass it would be alone (zoo LeNet-5, real flips)."""
+    import numba
+
+    from wkbnoise import threads, zoo
+
+    model = zoo.load("lenet5")
+    images, labels = zoo.test_set()
+    ev = Evaluator(model, images[:100], labels[:100])
+    G = {n: 1.0 + i for i, n in enumerate(ev.names)}
+    stats = ev.layer_stats(FlipRates.symmetric(0.05), G)
+    x = model.preprocess(zoo.calibration_images()[:64])
+    with threads(1):
+        one = fit_response(model, x, ev.quantized, stats, levels=3, draws=3, seed=4).as_arrays()
+    with threads(min(2, numba.config.NUMBA_NUM_THREADS)):
+        two = fit_response(model, x, ev.quantized, stats, levels=3, draws=3, seed=4).as_arrays()
+    other = fit_response(model, x, ev.quantized, stats, levels=3, draws=3, seed=5).as_arrays()
+    assert one.keys() == two.keys()
+    assert all(np.array_equal(one[k], two[k]) for k in one)
+    assert not np.array_equal(one["response_d"], other["response_d"])  # the comparison can fail

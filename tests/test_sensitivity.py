@@ -76,3 +76,55 @@ def test_bad_inputs():
         layer_sensitivities(model, np.zeros((2, 12), np.float32), draws=0)
     with pytest.raises(InputError, match="empty"):
         layer_sensitivities(model, np.zeros((0, 12), np.float32))
+
+
+def _sequential(model, x, base, draws, tau_rel, seed, tol, max_halvings):
+    """The estimate one layer and one forward pass after another (the form before the passes ran side by side)."""
+    from wkbnoise.parallel import serial_blas
+    from wkbnoise.sensitivity import output_distortion
+
+    out = []
+    with serial_blas():
+        z0 = model_outputs(model, x, base)
+        for index, ly in enumerate(model.layers):
+            w = base[ly.name]
+            tau = tau_rel * (float(np.max(np.abs(w))) / 127.0 or 1e-3)
+            rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
+            dirs = [rng.standard_normal(w.shape).astype(np.float32) for _ in range(draws)]
+
+            def response(d, t, w=w, name=ly.name):
+                trial = dict(base)
+                trial[name] = (w + np.float32(t) * d).astype(np.float32)
+                return output_distortion(z0, model_outputs(model, x, trial)) / t**2
+
+            for attempt in range(max_halvings + 1):
+                first = response(dirs[0], tau)
+                ratio = response(dirs[0], 2 * tau) / first if first > 0 else 1.0
+                if abs(ratio - 1) <= tol or attempt == max_halvings:
+                    break
+                tau *= 0.5
+            est = [first] + [response(d, tau) for d in dirs[1:]]
+            out.append((sum(est) / len(est), tau, ratio))
+    return out
+
+
+@pytest.mark.parametrize("tol", [0.15, 1e-12])  # 1e-12: every layer halves its tau to the limit
+def test_side_by_side_passes_give_the_sequential_numbers(tol, monkeypatch):
+    import numba
+
+    from wkbnoise import sensitivity, threads, zoo
+
+    model = zoo.load("lenet5")
+    x = model.preprocess(zoo.calibration_images()[:64])
+    base = {ly.name: ly.weight for ly in model.layers}
+    ref = _sequential(model, x, base, 3, 0.1, 5, tol, 2)
+    for group_bytes in (1, 1 << 30):  # one layer per group, and all together
+        monkeypatch.setattr(sensitivity, "GROUP_BYTES", group_bytes)
+        for n in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+            with threads(n):
+                sens = layer_sensitivities(model, x, draws=3, seed=5, tol=tol, max_halvings=2)
+            assert np.allclose(sens.G, [r[0] for r in ref], rtol=1e-12, atol=0)
+            assert np.array_equal(sens.tau, [r[1] for r in ref])
+            assert np.array_equal(sens.linearity, [r[2] for r in ref])
+    if tol < 1e-6:
+        assert not sens.linear.any()  # the halvings really ran

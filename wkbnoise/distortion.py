@@ -152,6 +152,12 @@ class ResponseCurve:
                    np.asarray(data["response_cost"], dtype=np.int64), n_inputs)
 
 
+def _cores() -> int:
+    import numba
+
+    return numba.get_num_threads()
+
+
 def fault_distortion(model, x, quantized: Mapping, rates: Mapping, z_ref: np.ndarray, keys: np.ndarray, *,
                      batch_size: int = 256) -> float:
     """``mean_x ||z(W~) - z_ref||^2`` for one draw of real bit flips, per-plane corrected [output^2].
@@ -206,7 +212,7 @@ def fit_response(model, x, quantized: Mapping, stats: Sequence, *, levels: int =
     """
     from ._rng import derive_keys
     from .allocation import greedy_path, greedy_plan, predicted_distortion
-    from .parallel import serial_blas
+    from .parallel import map_chunks, serial_blas
     from .sensitivity import model_outputs
 
     for name, v, lo in (("levels", levels, 1), ("draws", draws, 2)):
@@ -221,19 +227,22 @@ def fit_response(model, x, quantized: Mapping, stats: Sequence, *, levels: int =
         return ResponseCurve.identity()
     base = {n: qt.dequantize() for n, qt in quantized.items()}
     s_pts, d_pts, c_pts = [], [], []
+    tasks = []  # (rates of the plan, fault keys): every forward pass of the fit, independent of the others
+    for k in range(levels):
+        idx = int(np.nonzero(dist <= s0 * 4.0**-k * (1 + 1e-12))[0][0])
+        plan = greedy_plan(stats, int(cost[idx]))
+        s = predicted_distortion(stats, plan)
+        if not s > 0 or (c_pts and int(cost[idx]) == c_pts[-1]):
+            continue
+        rates = {st.name: st.rates.protect_top(int(plan.get(st.name, 0))) for st in stats}
+        tasks += [(rates, derive_keys(seed, (RESPONSE_TAG, k, t), len(stats))) for t in range(draws)]
+        s_pts.append(s)
+        c_pts.append(int(cost[idx]))
     with serial_blas():
         z_ref = model_outputs(model, x, base, batch_size)
-        for k in range(levels):
-            idx = int(np.nonzero(dist <= s0 * 4.0**-k * (1 + 1e-12))[0][0])
-            plan = greedy_plan(stats, int(cost[idx]))
-            s = predicted_distortion(stats, plan)
-            if not s > 0 or (c_pts and int(cost[idx]) == c_pts[-1]):
-                continue
-            rates = {st.name: st.rates.protect_top(int(plan.get(st.name, 0))) for st in stats}
-            d_pts.append([fault_distortion(model, x, quantized, rates, z_ref,
-                                           derive_keys(seed, (RESPONSE_TAG, k, t), len(stats)), batch_size=batch_size)
-                          for t in range(draws)])
-            s_pts.append(s)
-            c_pts.append(int(cost[idx]))
+        # side by side on Numba's threads, each pass on one BLAS thread: the same sums as one after another
+        d_pts = map_chunks(lambda i, slot: fault_distortion(model, x, quantized, tasks[i][0], z_ref, tasks[i][1],
+                                                            batch_size=batch_size),
+                           len(tasks), _cores())
     return ResponseCurve(np.asarray(s_pts, dtype=np.float64), np.asarray(d_pts, dtype=np.float64).reshape(-1, draws),
                          np.asarray(c_pts, dtype=np.int64), int(len(x)))

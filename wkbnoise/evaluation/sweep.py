@@ -28,13 +28,15 @@ import json
 import platform
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from ..allocation import (
     METHODS, budget_bits, budget_path, greedy_path, predicted_distortion, rho_star, uniform_distortion,
 )
 from ..errors import InputError, ModelFileError, StoreError
-from ..sensitivity import bias_distortion, layer_sensitivities
+from ..parallel import map_chunks, serial_blas
+from ..sensitivity import bias_distortion, layer_sensitivities, model_outputs
 from .campaign import Evaluator, nonfinite_parameter
 from .config import SweepConfig
 from .crossing import find_crossing
@@ -270,10 +272,15 @@ def _theory_record(ev, model, x_cal, rates, stats, label, seed=0):
     bits = ev.bits
     # the distortion model D = F(S): F measured with real flips on the calibration inputs at these rates
     response = fit_response(model, x_cal, ev.quantized, stats, seed=seed)
+    with serial_blas():
+        z_ref = model_outputs(model, x_cal, ev.int8_weights)
+    # the bias of every uniform plan: independent forward passes, side by side, the same sums as in turn
+    biases = map_chunks(lambda m, slot: bias_distortion(model, x_cal, ev.expected_weights(rates, {n: m for n in ev.names}),
+                                                        base_weights=ev.int8_weights, z_ref=z_ref),
+                        bits, numba.get_num_threads())
     d_u, bias_u, rho = [], [], []
     for m in range(bits + 1):
-        plan = {n: m for n in ev.names}
-        bias = bias_distortion(model, x_cal, ev.expected_weights(rates, plan), base_weights=ev.int8_weights) if m < bits else 0.0
+        bias = biases[m] if m < bits else 0.0
         bias_u.append(bias)
         d_u.append(float(response(uniform_distortion(stats, m))) + bias)
         r = rho_star(stats, m, bias, response=response) if m > 0 else {"rho": float("nan"), "c_tac": None}
