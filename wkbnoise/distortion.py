@@ -152,12 +152,6 @@ class ResponseCurve:
                    np.asarray(data["response_cost"], dtype=np.int64), n_inputs)
 
 
-def _cores() -> int:
-    import numba
-
-    return numba.get_num_threads()
-
-
 def fault_distortion(model, x, quantized: Mapping, rates: Mapping, z_ref: np.ndarray, keys: np.ndarray, *,
                      batch_size: int = 256) -> float:
     """``mean_x ||z(W~) - z_ref||^2`` for one draw of real bit flips, per-plane corrected [output^2].
@@ -243,6 +237,6 @@ def fit_response(model, x, quantized: Mapping, stats: Sequence, *, levels: int =
         # side by side on Numba's threads, each pass on one BLAS thread: the same sums as one after another
         d_pts = map_chunks(lambda i, slot: fault_distortion(model, x, quantized, tasks[i][0], z_ref, tasks[i][1],
                                                             batch_size=batch_size),
-                           len(tasks), _cores())
+                           len(tasks))
     return ResponseCurve(np.asarray(s_pts, dtype=np.float64), np.asarray(d_pts, dtype=np.float64).reshape(-1, draws),
                          np.asarray(c_pts, dtype=np.int64), int(len(x)))

@@ -67,7 +67,7 @@ def serial_blas() -> Iterator[None]:
         yield
 
 
-def map_chunks(fn: Callable[[int, int], object], n: int, workers: int) -> list:
+def map_chunks(fn: Callable[[int, int], object], n: int, workers: int | None = None) -> list:
     """``[fn(k, slot) for k in range(n)]``, computed by ``workers`` threads that take chunks in turn.
 
     Every thread (the caller's included) runs one Numba thread, and the BLAS library runs one thread while
@@ -83,16 +83,16 @@ def map_chunks(fn: Callable[[int, int], object], n: int, workers: int) -> list:
         ``fn(k, slot)`` -> the result of chunk ``k``.
     n : int
         Number of chunks, >= 0.
-    workers : int
-        Threads, >= 1; ``workers == 1`` runs the chunks in order in the caller's thread, at the BLAS
-        library's thread count.
+    workers : int, optional
+        Threads, >= 1 (default: Numba's thread count, see :func:`threads`); ``workers == 1`` runs the
+        chunks in order in the caller's thread, at the BLAS library's thread count.
 
     Returns
     -------
     list
         The results in chunk order.
     """
-    workers = max(1, min(int(workers), int(n)))
+    workers = max(1, min(numba.get_num_threads() if workers is None else int(workers), int(n)))
     if workers == 1:
         return [fn(k, 0) for k in range(n)]
     from threadpoolctl import threadpool_limits

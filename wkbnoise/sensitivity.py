@@ -140,8 +140,6 @@ GROUP_BYTES = 64 << 20
 
 
 def _sensitivities(model, x, base_weights, draws, tau_rel, seed, tol, max_halvings, batch_size, progress):
-    import numba
-
     from .parallel import map_chunks
 
     base = {ly.name: np.asarray((base_weights or {}).get(ly.name, ly.weight), dtype=np.float32) for ly in model.layers}
@@ -166,7 +164,7 @@ def _sensitivities(model, x, base_weights, draws, tau_rel, seed, tol, max_halvin
             tasks = [(i, name, d, t) for i, name, dirs, tau in todo
                      for d, t in [(dirs[0], tau), (dirs[0], 2 * tau)] + [(d, tau) for d in dirs[1:]]]
             # independent forward passes side by side, each on one BLAS thread: the same sums as in turn
-            values = map_chunks(lambda k, slot: response(*tasks[k][1:]), len(tasks), numba.get_num_threads())
+            values = map_chunks(lambda k, slot: response(*tasks[k][1:]), len(tasks))
             again, pos = [], 0
             for i, name, dirs, tau in todo:
                 first, double, rest = values[pos], values[pos + 1], values[pos + 2:pos + 1 + len(dirs)]

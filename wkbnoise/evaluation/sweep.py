@@ -28,7 +28,6 @@ import json
 import platform
 from pathlib import Path
 
-import numba
 import numpy as np
 
 from ..allocation import (
@@ -277,7 +276,7 @@ def _theory_record(ev, model, x_cal, rates, stats, label, seed=0):
     # the bias of every uniform plan: independent forward passes, side by side, the same sums as in turn
     biases = map_chunks(lambda m, slot: bias_distortion(model, x_cal, ev.expected_weights(rates, {n: m for n in ev.names}),
                                                         base_weights=ev.int8_weights, z_ref=z_ref),
-                        bits, numba.get_num_threads())
+                        bits)
     d_u, bias_u, rho = [], [], []
     for m in range(bits + 1):
         bias = biases[m] if m < bits else 0.0
