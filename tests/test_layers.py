@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from reference import depthwise_conv_cnhw_ref, gelu_erf_ref, im2col_cnhw_ref, rel_err
 
 from wkbnoise.runtime import _kernels, layers
@@ -25,8 +27,24 @@ def test_im2col_kernel_equals_twin(k, s, p):
     x = rand(3, 4, 11, 10)
     Ho, Wo = (11 + 2 * p - k) // s + 1, (10 + 2 * p - k) // s + 1
     out = np.empty((3 * k * k, 4, Ho, Wo), np.float32)
-    _kernels.im2col_cnhw(x, k, k, s, s, p, p, out)
+    _kernels.im2col_cnhw(x, 0, k, k, s, s, p, p, out)
     np.testing.assert_array_equal(out, im2col_cnhw_ref(x, k, k, s, s, p, p))  # a copy: bit for bit
+
+
+@settings(max_examples=150, deadline=None)
+@given(C=st.integers(1, 3), N=st.integers(1, 3), H=st.integers(1, 9), W=st.integers(1, 9),
+       kh=st.integers(1, 5), kw=st.integers(1, 5), sh=st.integers(1, 3), sw=st.integers(1, 3),
+       ph=st.integers(0, 3), pw=st.integers(0, 3), n0=st.integers(0, 2), extra=st.integers(0, 2))
+def test_im2col_kernel_equals_twin_any_geometry(C, N, H, W, kh, kw, sh, sw, ph, pw, n0, extra):
+    """Every geometry, including padding wider than the kernel and images smaller than it, and a run of
+    images ``n0 .. n0 + N - 1`` inside a larger batch: each output entry is written (the array starts as
+    NaN) and equals the twin's bit for bit."""
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    assume(Ho >= 1 and Wo >= 1)
+    x = rand(C, n0 + N + extra, H, W, seed=H * 10 + W)
+    out = np.full((C * kh * kw, N, Ho, Wo), np.nan, np.float32)
+    _kernels.im2col_cnhw(x, n0, kh, kw, sh, sw, ph, pw, out)
+    np.testing.assert_array_equal(out, im2col_cnhw_ref(x[:, n0:n0 + N], kh, kw, sh, sw, ph, pw))
 
 
 def test_im2col_twin_is_a_convolution():
@@ -82,7 +100,7 @@ def test_chunked_conv_equals_one_gemm(monkeypatch, k, s, p):
 def test_kernel_signatures_are_float32():
     x = rand(1, 2, 6, 6)
     out = np.empty((9, 2, 6, 6), np.float32)
-    _kernels.im2col_cnhw(x, 3, 3, 1, 1, 1, 1, out)
+    _kernels.im2col_cnhw(x, 0, 3, 3, 1, 1, 1, 1, out)
     assert str(_kernels.im2col_cnhw.nopython_signatures[0].args[0]) == "array(float32, 4d, C)"
 
 

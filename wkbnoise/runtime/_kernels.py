@@ -10,34 +10,90 @@ import math
 
 import numpy as np
 
-from numba import njit, prange
+from numba import njit, prange, uintp
 
 __all__ = ["im2col_cnhw", "depthwise_conv_cnhw", "gelu_erf"]
 
 
 @njit(cache=True, nogil=True)
-def im2col_cnhw(x, kh, kw, sh, sw, ph, pw, out):
-    """x: float32[C, N, H, W]; out: float32[C*kh*kw, N, Ho, Wo], row (c, i, j); zero padding."""
-    C, N, H, W = x.shape
-    R, _, Ho, Wo = out.shape
-    for t in range(R * N):  # serial: memory-bound, and no OpenMP threads fighting BLAS's for the cores
-        r = t // N
-        n = t - r * N
+def im2col_cnhw(x, n0, kh, kw, sh, sw, ph, pw, out):
+    """x: float32[C, Nx, H, W]; out: float32[C*kh*kw, N, Ho, Wo], row (c, i, j), of the images
+    ``n0 .. n0 + N - 1`` of ``x``; zero padding.
+
+    Serial: it is memory-bound, and OpenMP threads would fight BLAS's for the cores. The ranges of output
+    rows and columns that read inside the image are worked out once per row ``(c, i, j)``, so the copies
+    have no per-element test. Indices are unsigned (``uintp``): a signed index costs a negative-index
+    check per element, which keeps LLVM from vectorizing the copy (2x-4x, measured). With stride 1 and
+    ``Wo == W`` the valid rows of a plane are one flat shifted copy, whose wrapped border columns are then
+    set to zero.
+    """
+    C, Nx, H, W = x.shape
+    R, N, Ho, Wo = out.shape
+    xf = x.reshape(-1)
+    of = out.reshape(-1)
+    HW = H * W
+    P = Ho * Wo
+    zero = np.float32(0.0)
+    for r in range(R):
         c = r // (kh * kw)
         i = (r // kw) % kh
         j = r % kw
-        for oh in range(Ho):
-            ih = oh * sh - ph + i
-            if ih < 0 or ih >= H:
-                for ow in range(Wo):
-                    out[r, n, oh, ow] = 0.0
-                continue
-            for ow in range(Wo):
-                iw = ow * sw - pw + j
-                if iw < 0 or iw >= W:
-                    out[r, n, oh, ow] = 0.0
-                else:
-                    out[r, n, oh, ow] = x[c, n, ih, iw]
+        lo = 0  # output columns [lo, hi) and rows [top, bot) read inside the image
+        while lo < Wo and lo * sw - pw + j < 0:
+            lo += 1
+        hi = Wo
+        while hi > lo and (hi - 1) * sw - pw + j >= W:
+            hi -= 1
+        top = 0
+        while top < Ho and top * sh - ph + i < 0:
+            top += 1
+        bot = Ho
+        while bot > top and (bot - 1) * sh - ph + i >= H:
+            bot -= 1
+        flat = sh == 1 and sw == 1 and Wo == W and bot > top
+        d = (i - ph) * W + (j - pw)  # flat shift of the plane (flat case)
+        a = top * Wo
+        b = bot * Wo
+        lo_c = max(a, -d)
+        hi_c = max(lo_c, min(b, HW - d))
+        m = hi - lo
+        for n in range(N):
+            ob = uintp((r * N + n) * P)
+            xb = uintp((c * Nx + n0 + n) * HW)
+            for p in range(uintp(a)):
+                of[ob + p] = zero
+            for p in range(uintp(b), uintp(P)):
+                of[ob + p] = zero
+            if flat:
+                for p in range(uintp(a), uintp(lo_c)):
+                    of[ob + p] = zero
+                o0 = ob + uintp(lo_c)
+                x0 = uintp(xb + lo_c + d)
+                for p in range(uintp(hi_c - lo_c)):
+                    of[o0 + p] = xf[x0 + p]
+                for p in range(uintp(hi_c), uintp(b)):
+                    of[ob + p] = zero
+                for oh in range(uintp(top), uintp(bot)):
+                    q = ob + oh * uintp(Wo)
+                    for ow in range(uintp(lo)):
+                        of[q + ow] = zero
+                    for ow in range(uintp(hi), uintp(Wo)):
+                        of[q + ow] = zero
+            else:
+                for oh in range(top, bot):
+                    q = ob + uintp(oh * Wo)
+                    x0 = uintp(xb + (oh * sh - ph + i) * W + lo * sw - pw + j)
+                    for ow in range(uintp(lo)):
+                        of[q + ow] = zero
+                    q1 = q + uintp(lo)
+                    if sw == 1:
+                        for p in range(uintp(m)):
+                            of[q1 + p] = xf[x0 + p]
+                    else:
+                        for p in range(uintp(m)):
+                            of[q1 + p] = xf[x0 + p * uintp(sw)]
+                    for ow in range(uintp(hi), uintp(Wo)):
+                        of[q + ow] = zero
 
 
 @njit(parallel=True, cache=True, nogil=True)
