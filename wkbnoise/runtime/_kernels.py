@@ -15,6 +15,18 @@ from numba import njit, prange, uintp
 __all__ = ["im2col_cnhw", "depthwise_conv_cnhw", "gelu_erf"]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _inside(n_out, stride, shift, n_in):
+    """Output positions ``[lo, hi)`` whose input index ``o * stride + shift`` lies in ``[0, n_in)``."""
+    lo = 0
+    while lo < n_out and lo * stride + shift < 0:
+        lo += 1
+    hi = n_out
+    while hi > lo and (hi - 1) * stride + shift >= n_in:
+        hi -= 1
+    return lo, hi
+
+
 @njit(cache=True, nogil=True)
 def im2col_cnhw(x, n0, kh, kw, sh, sw, ph, pw, out):
     """x: float32[C, Nx, H, W]; out: float32[C*kh*kw, N, Ho, Wo], row (c, i, j), of the images
@@ -38,18 +50,8 @@ def im2col_cnhw(x, n0, kh, kw, sh, sw, ph, pw, out):
         c = r // (kh * kw)
         i = (r // kw) % kh
         j = r % kw
-        lo = 0  # output columns [lo, hi) and rows [top, bot) read inside the image
-        while lo < Wo and lo * sw - pw + j < 0:
-            lo += 1
-        hi = Wo
-        while hi > lo and (hi - 1) * sw - pw + j >= W:
-            hi -= 1
-        top = 0
-        while top < Ho and top * sh - ph + i < 0:
-            top += 1
-        bot = Ho
-        while bot > top and (bot - 1) * sh - ph + i >= H:
-            bot -= 1
+        lo, hi = _inside(Wo, sw, j - pw, W)  # output columns [lo, hi) and rows [top, bot) read inside
+        top, bot = _inside(Ho, sh, i - ph, H)
         flat = sh == 1 and sw == 1 and Wo == W and bot > top
         d = (i - ph) * W + (j - pw)  # flat shift of the plane (flat case)
         a = top * Wo
@@ -112,12 +114,7 @@ def depthwise_conv_cnhw(x, w, bias, sh, sw, ph, pw, out):
         for i in range(kh):
             for j in range(kw):
                 wv = w[c, 0, i, j]
-                lo = 0
-                while lo < Wo and lo * sw - pw + j < 0:
-                    lo += 1
-                hi = Wo
-                while hi > lo and (hi - 1) * sw - pw + j >= W:
-                    hi -= 1
+                lo, hi = _inside(Wo, sw, j - pw, W)
                 for oh in range(Ho):
                     ih = oh * sh - ph + i
                     if ih < 0 or ih >= H:
