@@ -12,7 +12,7 @@ from threadpoolctl import ThreadpoolController, threadpool_limits
 from wkbnoise import FlipRates, zoo
 from wkbnoise.errors import InputError
 from wkbnoise.evaluation.campaign import Evaluator
-from wkbnoise.parallel import BlasTuner, threads
+from wkbnoise.parallel import BlasTuner, Tuner, threads
 
 CTL = ThreadpoolController().select(user_api="blas")
 
@@ -103,3 +103,56 @@ def test_campaign_numbers_do_not_depend_on_the_chosen_count():
     tuned = ev.run(rates, trials=4, seed=3)
     assert np.array_equal(ref.accuracy, one.accuracy) and np.array_equal(ref.distortion, one.distortion)
     assert np.array_equal(ref.accuracy, tuned.accuracy) and np.array_equal(ref.distortion, tuned.distortion)
+
+
+# ------------------------------------------------------------------------------ Tuner, and trials side by side
+def test_tuner_without_warm_times_each_setting_once_then_keeps_the_fastest():
+    seen = []
+
+    def fn(setting):
+        seen.append(setting)
+        time.sleep(0.02 if setting != "b" else 0.0)
+        return np.ones(3)
+
+    tuner = Tuner(("a", "b", "c"), reprobe=50, warm=False)
+    for _ in range(10):
+        assert np.array_equal(tuner.run(fn), np.ones(3))
+    assert seen[:3] == ["a", "b", "c"] and seen[3:] == ["b"] * 9 and tuner.choice == "b"
+    with pytest.raises(InputError, match="empty"):
+        Tuner(())
+
+
+def _same(a, b):
+    return (np.array_equal(a.accuracy, b.accuracy) and np.array_equal(a.distortion, b.distortion)
+            and np.array_equal(a.failed, b.failed))
+
+
+@pytest.mark.parametrize("method,plan", [("none", None), ("tac", {"conv1.weight": 3, "fc1.weight": 1}), ("gaussian", None)])
+def test_trials_side_by_side_give_the_numbers_of_trials_in_turn(method, plan):
+    """Trials on their own threads (forced), in turn (forced) and as timed: identical results, for an odd
+    trial count and a start inside the point (the last trial runs alone), on a prepared input whose per-thread
+    copies keep their own scratch arrays."""
+    images, labels = zoo.test_set()
+    model = zoo.load("lenet5")
+    rates = FlipRates.symmetric(0.05, 8)
+    results = []
+    for modes in (Tuner((1,)), Tuner((2,)), None):
+        ev = Evaluator(model, images[::4], labels[::4])
+        if modes is not None:
+            ev._trial_modes = modes
+        results.append(ev.run(rates, method=method, plan=plan, trials=5, seed=11, start=2))
+        if modes is not None and modes.candidates == (2,):
+            assert len(ev._slots) == 2 and ev._slots[1][1] is not ev.x
+            assert ev._slots[1][1].buffer_sets is not ev.x.buffer_sets and ev._slots[1][1].caches is ev.x.caches
+            assert all(ev._slots[1][0][n] is not ev.buffers[n] for n in ev.buffers)
+    assert _same(results[0], results[1]) and _same(results[0], results[2])
+    assert np.unique(results[0].accuracy).size > 1  # the trials differ: a check that could fail
+
+
+def test_real_codes_keep_their_trials_in_turn():
+    images, labels = zoo.test_set()
+    ev = Evaluator(zoo.load("lenet5"), images[::8], labels[::8])
+    ev._trial_modes = Tuner((2,))
+    plan = {ly.name: 2 for ly in zoo.load("lenet5").layers}
+    res = ev.run(FlipRates.symmetric(0.05, 8), method="tac", plan=plan, trials=3, seed=1, code="secded-72-64")
+    assert len(ev._slots) == 1 and res.accuracy.size == 3

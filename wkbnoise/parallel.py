@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["threads", "serial_blas", "BlasTuner", "map_chunks"]
+__all__ = ["threads", "serial_blas", "Tuner", "BlasTuner", "map_chunks"]
 
 
 @contextlib.contextmanager
@@ -133,8 +133,84 @@ def map_chunks(fn: Callable[[int, int], object], n: int, workers: int | None = N
     return results
 
 
-class BlasTuner:
-    """Runs repeated forward passes in the way that has been fastest, among ways that cannot change results.
+class Tuner:
+    """Runs a repeated computation in the setting that has been fastest, among settings that cannot change
+    its result.
+
+    :meth:`run` calls ``fn(setting)`` with the fastest setting seen so far. Its first call runs ``fn`` in
+    every setting (with ``warm``, the first setting once more at the end: the first run absorbs the
+    warm-up and the others are timed warm) and compares the results bit for bit: if they differ, tuning
+    stops and every call keeps the first setting, so the numbers never depend on the machine's load. After
+    ``reprobe`` calls a setting not in use is timed again (one per probe, in turn), so the choice follows
+    the load; each probe that confirms the choice doubles the wait before the next one.
+
+    Parameters
+    ----------
+    candidates : sequence
+        The settings, the default first (at least one).
+    reprobe : int
+        Calls before the first new timing of the settings not in use (>= 2).
+    warm : bool
+        Time the first setting again at the end of the first call.
+    """
+
+    def __init__(self, candidates, reprobe: int = 8, warm: bool = True):
+        if isinstance(reprobe, bool) or not isinstance(reprobe, int) or reprobe < 2:
+            raise InputError(f"reprobe={reprobe!r} must be an integer >= 2.")
+        self.candidates = tuple(candidates)
+        if not self.candidates:
+            raise InputError("candidates is empty: give at least one setting.")
+        self.enabled = len(self.candidates) > 1
+        self.reprobe = int(reprobe)
+        self.warm = bool(warm)
+        self.seconds: dict = {}
+        self.calls = 0
+        self._interval = self.reprobe
+        self._next_probe = 1 + self.reprobe
+        self._probes = 0
+
+    @property
+    def choice(self):
+        """The setting the next ordinary call uses."""
+        if not self.enabled or len(self.seconds) < len(self.candidates):
+            return self.candidates[0]
+        return min(self.candidates, key=lambda c: self.seconds[c])
+
+    def _call(self, fn: Callable, setting):
+        return fn(setting)
+
+    def _timed(self, fn: Callable, setting):
+        t0 = time.perf_counter()
+        out = self._call(fn, setting)
+        self.seconds[setting] = time.perf_counter() - t0
+        return out
+
+    def run(self, fn: Callable) -> np.ndarray:
+        """``fn(setting)`` (array-valued) in the chosen setting; see the class."""
+        self.calls += 1
+        if not self.enabled:
+            return self._call(fn, self.candidates[0])
+        if len(self.seconds) < len(self.candidates):
+            order = (*self.candidates, self.candidates[0]) if self.warm else self.candidates
+            outs = [self._timed(fn, c) for c in order]
+            if not all(np.array_equal(outs[0], o, equal_nan=True) for o in outs[1:]):
+                self.enabled = False
+                self.seconds.clear()
+            return outs[0]
+        best = self.choice
+        if self.calls >= self._next_probe:
+            others = [c for c in self.candidates if c != best]
+            out = self._timed(fn, others[self._probes % len(others)])  # one other setting per probe, in turn
+            self._probes += 1
+            # the same choice again: probe half as often (a probe on a busy machine costs a slow call)
+            self._interval = self._interval * 2 if self.choice == best else self.reprobe
+            self._next_probe = self.calls + self._interval
+            return out
+        return self._timed(fn, best)
+
+
+class BlasTuner(Tuner):
+    """A :class:`Tuner` of the thread setting of repeated forward passes.
 
     Three ways to run a forward pass over several chunks on a machine with more than one core: the chunks
     side by side on their own threads (one BLAS thread each, :func:`map_chunks`), the chunks in turn with
@@ -143,11 +219,8 @@ class BlasTuner:
     products); on a shared machine a thread that waits for a busy core can make either threaded way slower
     than one thread (a VGG campaign with one CPU-bound process beside it: 0.31 trials/s on two BLAS
     threads, 0.90 on one; docs/performance.md). :meth:`run` calls ``fn(threads)`` with the fastest setting
-    seen so far. Its first call runs ``fn`` once more than there are settings, the first setting again last
-    (the first run absorbs the warm-up; the others are timed warm), and compares the results bit for bit:
-    if they differ, tuning stops and every call keeps the first setting, so the numbers never depend on the
-    machine's load. After ``reprobe`` calls a setting not in use is timed again (one per probe, in turn), so
-    the choice follows the load; each probe that confirms the choice doubles the wait before the next one.
+    seen so far, under the setting's BLAS thread count; the first call times each setting and checks
+    that all give the same array (see :class:`Tuner`).
 
     Parameters
     ----------
@@ -164,8 +237,6 @@ class BlasTuner:
     def __init__(self, reprobe: int = 8):
         from threadpoolctl import ThreadpoolController
 
-        if isinstance(reprobe, bool) or not isinstance(reprobe, int) or reprobe < 2:
-            raise InputError(f"reprobe={reprobe!r} must be an integer >= 2.")
         self._ctl = ThreadpoolController().select(user_api="blas")
         blas = max([int(i.get("num_threads", 1)) for i in self._ctl.info()] or [1])
         cores = numba.get_num_threads()
@@ -175,51 +246,11 @@ class BlasTuner:
         if blas > 1:
             candidates.append((1, blas))
         candidates.append((1, 1))
-        self.candidates = tuple(candidates)
-        self.enabled = len(self.candidates) > 1
-        self.reprobe = int(reprobe)
-        self.seconds: dict[tuple, float] = {}
-        self.calls = 0
-        self._interval = self.reprobe
-        self._next_probe = 1 + self.reprobe
-        self._probes = 0
+        super().__init__(candidates, reprobe)
 
-    @property
-    def choice(self) -> tuple[int, int | None]:
-        """The setting ``(threads, blas)`` the next ordinary call uses."""
-        if not self.enabled or len(self.seconds) < len(self.candidates):
-            return self.candidates[0]
-        return min(self.candidates, key=lambda c: self.seconds[c])
-
-    def _timed(self, fn: Callable[[int], np.ndarray], setting: tuple[int, int | None]) -> np.ndarray:
+    def _call(self, fn: Callable[[int], np.ndarray], setting: tuple[int, int | None]) -> np.ndarray:
         n, blas = setting
         with contextlib.ExitStack() as stack:
             if blas is not None:
                 stack.enter_context(self._ctl.limit(limits=blas))
-            t0 = time.perf_counter()
-            out = fn(n)
-            self.seconds[setting] = time.perf_counter() - t0
-        return out
-
-    def run(self, fn: Callable[[int], np.ndarray]) -> np.ndarray:
-        """``fn(threads)`` (an array-valued forward pass) in the chosen setting; see the class."""
-        self.calls += 1
-        if not self.enabled:
-            return fn(self.candidates[0][0])
-        if len(self.seconds) < len(self.candidates):
-            # the first setting first (it absorbs the first call's warm-up), then each setting timed warm
-            outs = [self._timed(fn, c) for c in (*self.candidates, self.candidates[0])]
-            if not all(np.array_equal(outs[0], o, equal_nan=True) for o in outs[1:]):
-                self.enabled = False
-                self.seconds.clear()
-            return outs[0]
-        best = self.choice
-        if self.calls >= self._next_probe:
-            others = [c for c in self.candidates if c != best]
-            out = self._timed(fn, others[self._probes % len(others)])  # one other setting per probe, in turn
-            self._probes += 1
-            # the same choice again: probe half as often (a probe on a busy machine costs a slow call)
-            self._interval = self._interval * 2 if self.choice == best else self.reprobe
-            self._next_probe = self.calls + self._interval
-            return out
-        return self._timed(fn, best)
+            return fn(n)

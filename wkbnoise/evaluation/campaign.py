@@ -12,20 +12,27 @@ Speed (this is what ``bench/`` times against PyTorch, PyTorchFI and MRFI):
   dequantized once per point, and a point where nothing can flip is evaluated once;
 - per trial, the fused kernel ``flip_dequantize`` writes straight into preallocated float32 weight
   buffers that the forward pass reads (memory stays flat across trials);
-- the input-only work of the forward pass (the first layer's im2col) is prepared once per model.
+- the input-only work of the forward pass (the first layer's im2col) is prepared once per model;
+- on a machine with more than one core, trials run in groups of one per core: either in turn, each forward
+  pass in the setting of a :class:`~wkbnoise.parallel.BlasTuner`, or side by side, each trial on one thread
+  with its own weight buffers and scratch arrays. Which is timed (:class:`~wkbnoise.parallel.Tuner`) and
+  checked to give the same numbers bit for bit; side by side, no core waits for the last chunk of a pass.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from ..allocation import LUT_OF_METHOD, METHODS, LayerStat, residual_variance
 from ..errors import InputError, ModelFileError
-from ..parallel import BlasTuner
+from ..parallel import BlasTuner, Tuner
 from ..rates import FlipRates
+from ..runtime.base import PreparedInput
 from ..sensitivity import model_outputs
 
 __all__ = ["Evaluator", "TrialResult", "monte_carlo_accuracy", "METRICS", "score_outputs", "metric_reason",
@@ -197,6 +204,10 @@ class Evaluator:
         self.int8_weights = {n: q.dequantize() for n, q in self.quantized.items()}
         self.buffers = {n: np.empty_like(w) for n, w in self.int8_weights.items()}
         self._blas = BlasTuner()  # the trials' forward passes: the fastest thread setting, same numbers
+        # trials in turn (1) or side by side on every core (each on one thread): timed, the same numbers
+        cores = numba.get_num_threads()
+        self._trial_modes = Tuner((1, cores) if cores > 1 else (1,), warm=False)
+        self._slots: list[tuple[dict, object]] = [(self.buffers, None)]
         self._tables = {}  # sampler tables by rates: a crossing calls run() for a few trials at a time
         self.z_float = self._outputs(None)
         self._check_finite(self.z_float, None, "clean float")
@@ -210,9 +221,22 @@ class Evaluator:
         self.metric_reason = metric_reason(self.metric, self.encoder)
 
     # -- helpers --------------------------------------------------------------------------------------
-    def _outputs(self, weights, threads: int | None = None) -> np.ndarray:
+    def _outputs(self, weights, threads: int | None = None, slot: int = 0) -> np.ndarray:
+        """The outputs of a forward pass; ``slot`` > 0: on that trial thread's own copy of the input (its own
+        scratch arrays, the input's caches shared)."""
+        x = self.x if slot == 0 else self._slots[slot][1]
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite outputs are counted, not warned about
-            return model_outputs(self.model, self.x, weights, self.batch_size, threads=threads)
+            return model_outputs(self.model, x, weights, self.batch_size, threads=threads)
+
+    def _slot_buffers(self, slot: int) -> dict:
+        """Weight buffers of trial thread ``slot`` (made on first use, with a shallow copy of the input)."""
+        while len(self._slots) <= slot:
+            x = self.x
+            if isinstance(x, PreparedInput):
+                x = copy.copy(x)
+                x.buffer_sets = []
+            self._slots.append(({n: np.empty_like(w) for n, w in self.buffers.items()}, x))
+        return self._slots[slot][0]
 
     def _check_finite(self, z, weights, what: str) -> None:
         if np.isfinite(z).all():
@@ -279,7 +303,7 @@ class Evaluator:
         from .._rng import derive_keys
         from ..correction import build_lut
         from ..faults import flip_dequantize
-        from ..parallel import threads
+        from ..parallel import map_chunks, threads
 
         if method not in METHODS:
             raise InputError(f"method={method!r} is not known. Use one of {', '.join(METHODS)}.")
@@ -320,45 +344,76 @@ class Evaluator:
             hist = self.histogram[n] if lut_method.startswith("bayes") else None
             lut = build_lut(r, qt.scale, method=lut_method, histogram=hist)
             live.append((i, n, qt.codes, r, lut, self._sampler_tables(r)))
-        weights = dict(fixed)
-        weights.update({n: self.buffers[n] for _, n, *_ in live})
-        weights.update({n: self.buffers[n] for n in gauss})
-        weights.update({n: self.buffers[n] for _, n, *_ in coded})
+        varying = [n for _, n, *_ in live] + list(gauss) + [n for _, n, _ in coded]
         acc = np.empty(trials)
         dist = np.empty(trials)
         failed = np.zeros(trials, dtype=np.int64)
-        if not live and not gauss and not coded:  # nothing can flip: every trial is the same
-            z = self._outputs(weights)
+        if not varying:  # nothing can flip: every trial is the same
+            z = self._outputs(dict(fixed))
             acc[:] = self._score(z)
             dist[:] = _distortion(z, self.z_int8)
             failed[:] = int((~_finite_rows(z)).sum())
             return TrialResult(acc, dist, failed)
-        it = range(int(start), int(start) + trials)
-        if progress:
-            from tqdm import tqdm
-
-            it = tqdm(it, desc=f"{method}", unit="trial", leave=False)
         n_layers = len(self.names)
-        for t in it:
+
+        def faulty_weights(t: int, slot: int) -> dict:
+            """The weights of trial ``t``, written into the buffers of ``slot``."""
+            bufs = self._slot_buffers(slot)
             keys = derive_keys(seed, (*point, t), n_layers)
             # One thread for the flips: a layer takes well under a millisecond serially, and waking Numba's
             # pool right after the BLAS threads of the previous forward cost 2x on LeNet-5 (bench/
             # profile_campaign.py). The draws are bit-identical at any thread count.
             with threads(1):
                 for i, n, codes, r, lut, tables in live:
-                    flip_dequantize(codes, r, lut, keys[i], out=self.buffers[n], tables=tables)
+                    flip_dequantize(codes, r, lut, keys[i], out=bufs[n], tables=tables)
                 for i, n, read in coded:
-                    read(keys[i], self.buffers[n])
+                    read(keys[i], bufs[n])
             for n, (i, sd) in gauss.items():
-                buf = self.buffers[n]
+                buf = bufs[n]
                 np.random.default_rng(int(keys[i])).standard_normal(out=buf.reshape(-1), dtype=np.float32)
                 buf *= sd
                 buf += self.int8_weights[n]
-            z = self._blas.run(lambda n: self._outputs(weights, n))
-            i = t - int(start)
-            acc[i] = self._score(z)
-            dist[i] = _distortion(z, self.z_int8)
-            failed[i] = int((~_finite_rows(z)).sum())
+            weights = dict(fixed)
+            weights.update({n: bufs[n] for n in varying})
+            return weights
+
+        def one_by_one(ts) -> np.ndarray:
+            """Trials in turn, each forward pass in the :class:`BlasTuner`'s setting."""
+            zs = []
+            for t in ts:
+                weights = faulty_weights(t, 0)
+                zs.append(self._blas.run(lambda n: self._outputs(weights, n)))
+            return np.stack(zs)
+
+        def side_by_side(ts) -> np.ndarray:
+            """Trials on their own threads, each on one thread throughout (the same numbers)."""
+            return np.stack(map_chunks(lambda k, slot: self._outputs(faulty_weights(ts[k], slot), 1, slot),
+                                       len(ts), len(ts)))
+
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=trials, desc=f"{method}", unit="trial", leave=False)
+        # real codes decode through shared scratch arrays: their trials stay in turn
+        group = 1 if coded else max(self._trial_modes.candidates)
+        t = int(start)
+        while t < int(start) + trials:
+            ts = list(range(t, min(t + group, int(start) + trials)))
+            if len(ts) == group > 1:
+                z_all = self._trial_modes.run(lambda mode: side_by_side(ts) if mode > 1 else one_by_one(ts))
+            else:
+                z_all = one_by_one(ts)
+            for t_, z in zip(ts, z_all, strict=True):
+                i = t_ - int(start)
+                acc[i] = self._score(z)
+                dist[i] = _distortion(z, self.z_int8)
+                failed[i] = int((~_finite_rows(z)).sum())
+            if bar is not None:
+                bar.update(len(ts))
+            t += len(ts)
+        if bar is not None:
+            bar.close()
         return TrialResult(acc, dist, failed)
 
 
