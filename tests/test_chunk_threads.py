@@ -76,3 +76,35 @@ def test_threads_is_checked(bad):
     x = model.preprocess(zoo.test_set()[0][:4])
     with pytest.raises(InputError, match="threads"):
         model(x, threads=bad)
+
+
+def test_chunks_in_turn_run_the_numba_kernels_on_one_thread(monkeypatch):
+    """One thread pool at a time: with one chunk (or threads=1) the BLAS library keeps its threads and the
+    Numba kernels run on the calling thread; side by side, every chunk's thread runs one Numba thread. The
+    caller's count is restored, and chunks in turn and side by side give the same outputs."""
+    from wkbnoise.parallel import threads
+    from wkbnoise.runtime import layers
+
+    seen = []
+    kernel = layers._kernels.depthwise_conv_cnhw
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(layers_kernels, name)
+
+        @staticmethod
+        def depthwise_conv_cnhw(*args):
+            seen.append(numba.get_num_threads())
+            return kernel(*args)
+
+    layers_kernels = layers._kernels
+    monkeypatch.setattr(layers, "_kernels", Spy())
+    model = zoo.load("mobilenetv2")
+    x = model.preprocess(zoo.test_set()[0][:8])
+    with threads(2 if numba.config.NUMBA_NUM_THREADS >= 2 else 1) as n:
+        one = model.forward(x, batch_size=8)
+        in_turn = model.forward(x, batch_size=4, threads=1)
+        side = model.forward(x, batch_size=4, threads=2)
+        assert numba.get_num_threads() == n
+    assert seen and set(seen) == {1}
+    assert one.shape == in_turn.shape and np.array_equal(in_turn, side)  # same chunks: the same bits

@@ -321,7 +321,8 @@ class Model:
             Threads that run the chunks side by side, each with one BLAS and one Numba thread (default:
             Numba's thread count, ``wkbnoise.threads``; never more than the chunks). Every chunk computes
             the same sums at any ``threads``, so the outputs do not depend on it. With one chunk, or
-            ``threads=1``, the chunks run in turn and the matrix products use the BLAS library's threads.
+            ``threads=1``, the chunks run in turn, the matrix products on the BLAS library's threads and the
+            Numba kernels on the calling thread (one thread pool at a time).
         **inputs : ndarray
             Further graph inputs by name (``attention_mask=...``, ``token_type_ids=...``).
 
@@ -336,6 +337,7 @@ class Model:
                 **inputs) -> dict:
         """Every graph output, by name (see :meth:`forward`)."""
         from ..parallel import map_chunks
+        from ..parallel import threads as numba_threads
         from .graph import run
         from .ops import Context
 
@@ -359,7 +361,14 @@ class Model:
             ctx = Context(None if caches is None else caches[k], buffer_sets[slot])
             return run(self.graph, self.params, chunk, swap, ctx)
 
-        parts = map_chunks(one, len(starts), workers)
+        if min(workers, len(starts)) > 1:
+            parts = map_chunks(one, len(starts), workers)
+        else:
+            # chunks in turn on the BLAS library's threads: Numba's kernels run on this thread only, one thread
+            # pool at a time (Numba's pool beside OpenBLAS's spinning one made a MobileNetV2 forward of 8
+            # images 5x slower on 2 cores; the kernels give the same bits at any thread count)
+            with numba_threads(1):
+                parts = [one(k, 0) for k in range(len(starts))]
         if len(parts) == 1:
             return parts[0]
         return {name: np.concatenate([p[name] for p in parts]) for name in self.graph.outputs}
