@@ -156,3 +156,18 @@ def test_real_codes_keep_their_trials_in_turn():
     plan = {ly.name: 2 for ly in zoo.load("lenet5").layers}
     res = ev.run(FlipRates.symmetric(0.05, 8), method="tac", plan=plan, trials=3, seed=1, code="secded-72-64")
     assert len(ev._slots) == 1 and res.accuracy.size == 3
+
+
+def test_large_weights_keep_their_trials_in_turn(monkeypatch):
+    """Side by side needs a copy of the faulty weights per extra thread: above the limit, trials stay in turn."""
+    from wkbnoise.evaluation import campaign
+
+    images, labels = zoo.test_set()
+    ev = Evaluator(zoo.load("lenet5"), images[::8], labels[::8])
+    ev._trial_modes = Tuner((2,))
+    monkeypatch.setattr(campaign, "SIDE_BY_SIDE_MAX_BYTES", 1000)
+    ev.run(FlipRates.symmetric(0.05, 8), trials=3, seed=1)
+    assert len(ev._slots) == 1
+    monkeypatch.setattr(campaign, "SIDE_BY_SIDE_MAX_BYTES", 1 << 30)
+    ev.run(FlipRates.symmetric(0.05, 8), trials=3, seed=1)
+    assert len(ev._slots) == 2

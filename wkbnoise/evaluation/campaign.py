@@ -39,6 +39,8 @@ __all__ = ["Evaluator", "TrialResult", "monte_carlo_accuracy", "METRICS", "score
            "COSINE_TARGET", "first_nonfinite", "nonfinite_parameter"]
 
 METRICS = ("accuracy", "agreement", "cosine")
+#: trials run side by side only while each extra thread's copy of the faulty weights stays under this [bytes]
+SIDE_BY_SIDE_MAX_BYTES = 256 << 20
 #: an encoder's target: mean cosine similarity to the clean INT-B embeddings of at least this (absolute)
 COSINE_TARGET = 0.95
 
@@ -395,8 +397,10 @@ class Evaluator:
             from tqdm import tqdm
 
             bar = tqdm(total=trials, desc=f"{method}", unit="trial", leave=False)
-        # real codes decode through shared scratch arrays: their trials stay in turn
-        group = 1 if coded else max(self._trial_modes.candidates)
+        # real codes decode through shared scratch arrays, and a copy of large weights costs memory: those
+        # trials stay in turn
+        big = sum(self.buffers[n].nbytes for n in varying) > SIDE_BY_SIDE_MAX_BYTES
+        group = 1 if coded or big else max(self._trial_modes.candidates)
         t = int(start)
         while t < int(start) + trials:
             ts = list(range(t, min(t + group, int(start) + trials)))
