@@ -206,9 +206,10 @@ class Evaluator:
         self.int8_weights = {n: q.dequantize() for n, q in self.quantized.items()}
         self.buffers = {n: np.empty_like(w) for n, w in self.int8_weights.items()}
         self._blas = BlasTuner()  # the trials' forward passes: the fastest thread setting, same numbers
-        # trials in turn (1) or side by side on every core (each on one thread): timed, the same numbers
+        # trials side by side on every core (each on one thread) or in turn (1): timed, the same numbers. Side
+        # by side comes first and is timed again last: its first group allocates the extra threads' buffers
         cores = numba.get_num_threads()
-        self._trial_modes = Tuner((1, cores) if cores > 1 else (1,), warm=False)
+        self._trial_modes = Tuner((cores, 1) if cores > 1 else (1,))
         self._slots: list[tuple[dict, object]] = [(self.buffers, None)]
         self._tables = {}  # sampler tables by rates: a crossing calls run() for a few trials at a time
         self.z_float = self._outputs(None)
