@@ -142,17 +142,22 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
     kills = 0
     for target in targets:
         proc = subprocess.Popen([sys.executable, str(script), str(run)])
-        while proc.poll() is None:
-            try:
-                n = len(_records(run)[1]) if run.exists() or journal.exists() else 0
-            except OSError:
-                n = 0  # caught between rename and read: try again
-            if n >= target:
-                proc.send_signal(signal.SIGKILL)
-                kills += 1
-                break
-            time.sleep(0.005)
-        proc.wait(timeout=600)
+        try:
+            while proc.poll() is None:
+                try:
+                    n = len(_records(run)[1]) if run.exists() or journal.exists() else 0
+                except (OSError, StoreError):
+                    n = 0  # caught between rename and read, or the journal's first line half written: try again
+                if n >= target:
+                    proc.send_signal(signal.SIGKILL)
+                    kills += 1
+                    break
+                time.sleep(0.005)
+        except BaseException:
+            proc.kill()  # never leave the writer running into the next test
+            raise
+        finally:
+            proc.wait(timeout=600)
         got = _records(run)[1]
         # nothing finished is lost and nothing is half written: every record present equals the reference,
         # except that a point's trial arrays may be a prefix of it (the crossing search extends a point's
