@@ -108,3 +108,17 @@ def test_chunks_in_turn_run_the_numba_kernels_on_one_thread(monkeypatch):
         assert numba.get_num_threads() == n
     assert seen and set(seen) == {1}
     assert one.shape == in_turn.shape and np.array_equal(in_turn, side)  # same chunks: the same bits
+
+
+def test_default_chunks_of_large_inputs_stay_under_the_byte_cap():
+    """Without a batch size, chunks hold the default 200 inputs unless that exceeds CHUNK_INPUT_BYTES: MNIST
+    images keep 200 (the zoo's published numbers), 224 x 224 RGB images go 3 to a chunk."""
+    from wkbnoise.runtime.base import CHUNK_INPUT_BYTES
+
+    model = zoo.load("lenet5")
+    images = model.preprocess(zoo.test_set()[0][:300])
+    assert model.prepare(images).batch_size == 200
+    big = {"x": np.zeros((1, 3, 224, 224), np.float32)}
+    assert model._batch(None, big) == CHUNK_INPUT_BYTES // (3 * 224 * 224 * 4) == 3
+    assert model._batch(None, {"x": np.zeros((1, 64, 512, 512), np.float32)}) == 1
+    assert model._batch(7, big) == 7

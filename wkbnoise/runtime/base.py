@@ -83,6 +83,11 @@ class PreparedInput:
         return self._n
 
 
+#: inputs of one forward chunk, at most [bytes] (when no batch size is given): 200 MNIST images or 170 CIFAR
+#: ones make one chunk, while 224 x 224 RGB images go 3 to a chunk, so a batch of them runs side by side
+CHUNK_INPUT_BYTES = 2 << 20
+
+
 def _workers(threads) -> int:
     """Chunk threads of a forward pass: ``threads``, or Numba's thread count when None."""
     if threads is None:
@@ -133,7 +138,7 @@ class Model:
         Images: ``{"shape": [C, H, W], "mean", "std", "layout"}`` (the input is ``(uint8 / 255 - mean) /
         std``; ``shape`` in the model's own layout). Token inputs: ``{"shape": None}``.
     default_batch_size : int
-        Inputs per forward chunk when none is given.
+        Inputs per forward chunk when none is given (fewer for large inputs: :data:`CHUNK_INPUT_BYTES`).
     """
 
     def __init__(self, graph, params: dict, *, arch: str = "graph", config=None, metadata=None, path=None):
@@ -271,9 +276,12 @@ class Model:
             raise InputError(f"{'x' if name == 'images' else name} has shape {a.shape}; this model reads (N, {shown}).")
         return np.ascontiguousarray(a)
 
-    def _batch(self, batch_size) -> int:
+    def _batch(self, batch_size, feeds: dict) -> int:
+        """Inputs per chunk: ``batch_size``, or the default, capped so that a chunk's inputs stay under
+        :data:`CHUNK_INPUT_BYTES` (large images then make several chunks, which run side by side)."""
         if batch_size is None:
-            return self.default_batch_size
+            per_input = sum(a[:1].nbytes for a in feeds.values())
+            return max(1, min(self.default_batch_size, CHUNK_INPUT_BYTES // max(per_input, 1)))
         if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
             raise InputError(f"batch_size={batch_size!r} must be a positive integer.")
         return int(batch_size)
@@ -297,7 +305,8 @@ class Model:
             Pass it in place of ``x`` to :meth:`forward` / ``model(...)``; it holds memory of the order of
             ``N * H * W * kh * kw * 4`` bytes.
         """
-        return PreparedInput(x, self._feeds(x, inputs), self._batch(batch_size), id(self))
+        feeds = self._feeds(x, inputs)
+        return PreparedInput(x, feeds, self._batch(batch_size, feeds), id(self))
 
     def __call__(self, x, weights=None, **inputs):
         """The model's output (logits for a classifier, the pooled embedding for an encoder), float32."""
@@ -349,7 +358,7 @@ class Model:
             feeds, bs, caches, buffer_sets = x.feeds, x.batch_size, x.caches, x.buffer_sets
         else:
             feeds = self._feeds(x, inputs)
-            bs, caches, buffer_sets = self._batch(batch_size), None, []
+            bs, caches, buffer_sets = self._batch(batch_size, feeds), None, []
         n = len(next(iter(feeds.values())))
         starts = range(0, max(n, 1), bs)
         while len(buffer_sets) < min(workers, len(starts)):  # scratch arrays per thread, kept on a prepared input
