@@ -36,7 +36,7 @@ import torch
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-for _p in (str(ROOT), str(ROOT / "tests")):
+for _p in (str(ROOT), str(BENCH), str(ROOT / "tests")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
@@ -148,12 +148,11 @@ def run(quick: bool = False) -> list[dict]:
 
 def main(quick: bool = False, out: str | None = None) -> int:
     """Print the rows and write them to ``out`` (default ``bench/results/imported.json``)."""
-    from threadpoolctl import threadpool_info
+    from run import _blas_info
 
     rows = run(bool(quick))
     path = Path(out) if out else BENCH / "results" / "imported.json"
-    blas = ", ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}" for i in threadpool_info()
-                     if i.get("user_api") == "blas")
+    blas = _blas_info()  # the kernel in use, and whether the OpenBLAS variables were set
     path.write_text(json.dumps({"rows": rows, "torch_threads": torch.get_num_threads(), "blas": blas}, indent=1))
     for r in rows:
         ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}x  (max rel diff {r['max_rel_diff']:.1e})"
