@@ -115,6 +115,21 @@ def depthwise_conv_cnhw_ref(x, w, bias, sh, sw, ph, pw) -> np.ndarray:
     return out + bias.astype(np.float64)[:, None, None, None]
 
 
+def max_pool_hw_ref(x, kh, kw, sh, sw, pads) -> np.ndarray:
+    """Max pooling of x (B, H, W): pad (top, left, bottom, right) with -inf, then ``np.maximum`` over the
+    kh*kw strided views in (i, j) order."""
+    t, lft, b, r = pads
+    B, H, W = x.shape
+    xp = np.full((B, H + t + b, W + lft + r), -np.inf, dtype=x.dtype)
+    xp[:, t:t + H, lft:lft + W] = x
+    Ho, Wo = (H + t + b - kh) // sh + 1, (W + lft + r - kw) // sw + 1
+    views = [xp[:, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw] for i in range(kh) for j in range(kw)]
+    out = views[0].copy()
+    for v in views[1:]:
+        np.maximum(out, v, out=out)
+    return out
+
+
 def gelu_erf_ref(x: np.ndarray) -> np.ndarray:
     """Exact GELU ``0.5 x (1 + erf(x / sqrt 2))`` in float64 with scipy's erf."""
     from scipy import special

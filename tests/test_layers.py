@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from reference import depthwise_conv_cnhw_ref, gelu_erf_ref, im2col_cnhw_ref, rel_err
+from reference import depthwise_conv_cnhw_ref, gelu_erf_ref, im2col_cnhw_ref, max_pool_hw_ref, rel_err
 
 from wkbnoise.runtime import _kernels, layers
 
@@ -27,24 +27,62 @@ def test_im2col_kernel_equals_twin(k, s, p):
     x = rand(3, 4, 11, 10)
     Ho, Wo = (11 + 2 * p - k) // s + 1, (10 + 2 * p - k) // s + 1
     out = np.empty((3 * k * k, 4, Ho, Wo), np.float32)
-    _kernels.im2col_cnhw(x, 0, k, k, s, s, p, p, out)
+    _kernels.im2col_cnhw(x, 0, 0, k, k, s, s, p, p, out)
     np.testing.assert_array_equal(out, im2col_cnhw_ref(x, k, k, s, s, p, p))  # a copy: bit for bit
 
 
 @settings(max_examples=150, deadline=None)
 @given(C=st.integers(1, 3), N=st.integers(1, 3), H=st.integers(1, 9), W=st.integers(1, 9),
        kh=st.integers(1, 5), kw=st.integers(1, 5), sh=st.integers(1, 3), sw=st.integers(1, 3),
-       ph=st.integers(0, 3), pw=st.integers(0, 3), n0=st.integers(0, 2), extra=st.integers(0, 2))
-def test_im2col_kernel_equals_twin_any_geometry(C, N, H, W, kh, kw, sh, sw, ph, pw, n0, extra):
-    """Every geometry, including padding wider than the kernel and images smaller than it, and a run of
-    images ``n0 .. n0 + N - 1`` inside a larger batch: each output entry is written (the array starts as
-    NaN) and equals the twin's bit for bit."""
+       ph=st.integers(0, 3), pw=st.integers(0, 3), n0=st.integers(0, 2), extra=st.integers(0, 2),
+       band=st.tuples(st.integers(0, 12), st.integers(1, 12)))
+def test_im2col_kernel_equals_twin_any_geometry(C, N, H, W, kh, kw, sh, sw, ph, pw, n0, extra, band):
+    """Every geometry, including padding wider than the kernel and images smaller than it, a run of
+    images ``n0 .. n0 + N - 1`` inside a larger batch and a band of output rows ``r0 .. r1 - 1``: each
+    output entry is written (the array starts as NaN) and equals the twin's bit for bit."""
     Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
     assume(Ho >= 1 and Wo >= 1)
+    r0 = min(band[0], Ho - 1)
+    r1 = min(Ho, r0 + band[1])
     x = rand(C, n0 + N + extra, H, W, seed=H * 10 + W)
-    out = np.full((C * kh * kw, N, Ho, Wo), np.nan, np.float32)
-    _kernels.im2col_cnhw(x, n0, kh, kw, sh, sw, ph, pw, out)
-    np.testing.assert_array_equal(out, im2col_cnhw_ref(x[:, n0:n0 + N], kh, kw, sh, sw, ph, pw))
+    out = np.full((C * kh * kw, N, r1 - r0, Wo), np.nan, np.float32)
+    _kernels.im2col_cnhw(x, n0, r0, kh, kw, sh, sw, ph, pw, out)
+    want = im2col_cnhw_ref(x[:, n0:n0 + N], kh, kw, sh, sw, ph, pw)[:, :, r0:r1]
+    np.testing.assert_array_equal(out, want)
+
+
+@settings(max_examples=150, deadline=None)
+@given(B=st.integers(1, 3), H=st.integers(1, 9), W=st.integers(1, 9), kh=st.integers(1, 4), kw=st.integers(1, 4),
+       sh=st.integers(1, 3), sw=st.integers(1, 3), pads=st.tuples(*[st.integers(0, 3)] * 4),
+       specials=st.booleans())
+def test_max_pool_kernel_equals_twin_any_geometry(B, H, W, kh, kw, sh, sw, pads, specials):
+    """Every geometry, asymmetric padding (windows wholly in the padding give -inf) and, with ``specials``,
+    NaN, infinities and zeros of both signs: the twin's ``np.maximum`` over views, NaN where it has NaN.
+    (A tie of 0.0 and -0.0 keeps the earlier tap, as PyTorch's kernel does; NumPy's SIMD maximum keeps the
+    later one, so the sign of a zero result is not compared.)"""
+    t, lft, b, r = pads
+    Ho, Wo = (H + t + b - kh) // sh + 1, (W + lft + r - kw) // sw + 1
+    assume(Ho >= 1 and Wo >= 1)
+    x = rand(B, H, W, seed=H * 10 + W)
+    if specials:
+        flat = x.reshape(-1)
+        flat[::3] = 0.0
+        flat[1::5] = -0.0
+        flat[::7] = np.nan
+        flat[2::11] = np.inf
+    out = np.full((B, Ho, Wo), 7.0, np.float32)
+    _kernels.max_pool_hw(x, kh, kw, sh, sw, t, lft, out)
+    want = max_pool_hw_ref(x, kh, kw, sh, sw, pads)
+    np.testing.assert_array_equal(out, want)  # NaN where the twin has NaN; +0.0 == -0.0
+
+
+def test_max_pool_twin_pads_where_it_should():
+    """The twin against a direct definition, and the check rejects a pad on the wrong side."""
+    x = rand(1, 5, 6)
+    ref = max_pool_hw_ref(x, 3, 3, 2, 2, (1, 0, 1, 2))
+    assert ref.shape == (1, 3, 3)
+    assert ref[0, 0, 0] == x[0, 0:2, 0:3].max() and ref[0, 2, 2] == x[0, 3:5, 4:6].max()
+    assert not np.array_equal(ref, max_pool_hw_ref(x, 3, 3, 2, 2, (0, 1, 2, 1)))
 
 
 def test_im2col_twin_is_a_convolution():
@@ -97,10 +135,31 @@ def test_chunked_conv_equals_one_gemm(monkeypatch, k, s, p):
     assert rel_err(chunked, layers.conv2d_cnhw(x, w[:, :, ::-1], b, stride=s, padding=p)) > 1e-2
 
 
+@pytest.mark.parametrize("k,s,p", [(3, 1, 1), (3, 2, 1), (7, 2, 3)])
+def test_banded_conv_equals_one_gemm(monkeypatch, k, s, p):
+    """With ``bands`` (one BLAS thread), images whose columns exceed ``COLS_CHUNK_BYTES`` go through in
+    bands of output rows (4 rows here, the last band shorter): the same output as one GEMM over the whole
+    batch. Without it, whole images."""
+    x, w, b = rand(3, 2, 19, 17), rand(5, 3, k, k, seed=1), rand(5, seed=2)
+    whole = layers.conv2d_cnhw(x, w, b, stride=s, padding=p)
+    Ho, Wo = whole.shape[2:]
+    monkeypatch.setattr(layers, "COLS_CHUNK_BYTES", 4 * 3 * k * k * Ho * Wo - 1)  # < one image
+    monkeypatch.setattr(layers, "COLS_BAND_BYTES", 4 * 3 * k * k * Wo * 4)      # 4 output rows
+    buffers = {}
+    per_image = layers.conv2d_cnhw(x, w, b, stride=s, padding=p, buffers=buffers)
+    assert [sh[1:3] for sh in buffers] == [(1, Ho)]
+    assert rel_err(per_image, whole) < 1e-6  # BLAS's small-matrix kernels may round these tiny GEMMs apart
+    buffers = {}
+    banded = layers.conv2d_cnhw(x, w, b, stride=s, padding=p, buffers=buffers, bands=True)
+    assert sorted(sh[2] for sh in buffers) == sorted({4, Ho % 4 or 4})  # bands of 4 rows and the rest
+    assert rel_err(banded, whole) < 1e-6
+    assert rel_err(banded, layers.conv2d_cnhw(x, w[:, :, ::-1], b, stride=s, padding=p)) > 1e-2
+
+
 def test_kernel_signatures_are_float32():
     x = rand(1, 2, 6, 6)
     out = np.empty((9, 2, 6, 6), np.float32)
-    _kernels.im2col_cnhw(x, 0, 3, 3, 1, 1, 1, 1, out)
+    _kernels.im2col_cnhw(x, 0, 0, 3, 3, 1, 1, 1, 1, out)
     assert str(_kernels.im2col_cnhw.nopython_signatures[0].args[0]) == "array(float32, 4d, C)"
 
 

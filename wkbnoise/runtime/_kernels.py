@@ -1,4 +1,5 @@
-"""Numba kernels of the runtime: im2col and depthwise convolution in the channel-major (C, N, H, W) layout.
+"""Numba kernels of the runtime: im2col and depthwise convolution in the channel-major (C, N, H, W) layout,
+max pooling over the last two axes, and the exact GELU.
 
 Kernels take exact-dtype C-contiguous arrays and write into ``out``; :mod:`wkbnoise.runtime.layers`
 validates, allocates and calls them. Each one has a NumPy twin in ``tests/reference.py``.
@@ -12,7 +13,7 @@ import numpy as np
 
 from numba import njit, prange, uintp
 
-__all__ = ["im2col_cnhw", "depthwise_conv_cnhw", "gelu_erf"]
+__all__ = ["im2col_cnhw", "depthwise_conv_cnhw", "max_pool_hw", "gelu_erf"]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -28,9 +29,10 @@ def _inside(n_out, stride, shift, n_in):
 
 
 @njit(cache=True, nogil=True)
-def im2col_cnhw(x, n0, kh, kw, sh, sw, ph, pw, out):
-    """x: float32[C, Nx, H, W]; out: float32[C*kh*kw, N, Ho, Wo], row (c, i, j), of the images
-    ``n0 .. n0 + N - 1`` of ``x``; zero padding.
+def im2col_cnhw(x, n0, oh0, kh, kw, sh, sw, ph, pw, out):
+    """x: float32[C, Nx, H, W]; out: float32[C*kh*kw, N, Hb, Wo], row (c, i, j), of the images
+    ``n0 .. n0 + N - 1`` of ``x`` and the output rows ``oh0 .. oh0 + Hb - 1`` (a band; ``oh0 = 0`` and
+    ``Hb = Ho`` for whole images); zero padding.
 
     Serial: it is memory-bound, and OpenMP threads would fight BLAS's for the cores. The ranges of output
     rows and columns that read inside the image are worked out once per row ``(c, i, j)``, so the copies
@@ -50,10 +52,11 @@ def im2col_cnhw(x, n0, kh, kw, sh, sw, ph, pw, out):
         c = r // (kh * kw)
         i = (r // kw) % kh
         j = r % kw
+        ish = oh0 * sh + i - ph  # input row of the band's output row 0
         lo, hi = _inside(Wo, sw, j - pw, W)  # output columns [lo, hi) and rows [top, bot) read inside
-        top, bot = _inside(Ho, sh, i - ph, H)
+        top, bot = _inside(Ho, sh, ish, H)
         flat = sh == 1 and sw == 1 and Wo == W and bot > top
-        d = (i - ph) * W + (j - pw)  # flat shift of the plane (flat case)
+        d = ish * W + (j - pw)  # flat shift of the plane (flat case)
         a = top * Wo
         b = bot * Wo
         lo_c = max(a, -d)
@@ -84,7 +87,7 @@ def im2col_cnhw(x, n0, kh, kw, sh, sw, ph, pw, out):
             else:
                 for oh in range(top, bot):
                     q = ob + uintp(oh * Wo)
-                    x0 = uintp(xb + (oh * sh - ph + i) * W + lo * sw - pw + j)
+                    x0 = uintp(xb + (oh * sh + ish) * W + lo * sw - pw + j)
                     for ow in range(uintp(lo)):
                         of[q + ow] = zero
                     q1 = q + uintp(lo)
@@ -121,6 +124,35 @@ def depthwise_conv_cnhw(x, w, bias, sh, sw, ph, pw, out):
                         continue
                     for ow in range(lo, hi):
                         out[c, n, oh, ow] += wv * x[c, n, ih, ow * sw - pw + j]
+
+
+@njit(cache=True, nogil=True)
+def max_pool_hw(x, kh, kw, sh, sw, pt, pl, out):
+    """x: float32[B, H, W]; out: float32[B, Ho, Wo] = the max over each window, padding ``pt`` rows on top
+    and ``pl`` columns on the left (and whatever the output size implies at the bottom and right) read as
+    -inf.
+
+    A tap replaces the running value when it is larger or NaN (taps in the order (i, j)), as in PyTorch's
+    kernel: NaN propagates, and a tie of 0.0 and -0.0 keeps the earlier tap. Serial, like im2col (chunks
+    run side by side on their own threads).
+    """
+    B, H, W = x.shape
+    Ho, Wo = out.shape[1], out.shape[2]
+    ninf = np.float32(-np.inf)
+    for b in range(B):
+        for oh in range(Ho):
+            for ow in range(Wo):
+                out[b, oh, ow] = ninf
+            for i in range(kh):
+                ih = oh * sh - pt + i
+                if ih < 0 or ih >= H:
+                    continue
+                for j in range(kw):
+                    lo, hi = _inside(Wo, sw, j - pl, W)
+                    for ow in range(lo, hi):
+                        v = x[b, ih, ow * sw - pl + j]
+                        o = out[b, oh, ow]
+                        out[b, oh, ow] = v if (v > o or v != v) else o
 
 
 #: erf(t) ~ t P(t^2) / Q(t^2) on [-4, 4] (Eigen's float32 rational approximation; |erf(4)| rounds to 1 in float32)

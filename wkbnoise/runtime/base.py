@@ -364,13 +364,15 @@ class Model:
         while len(buffer_sets) < min(workers, len(starts)):  # scratch arrays per thread, kept on a prepared input
             buffer_sets.append({})
 
+        side_by_side = min(workers, len(starts)) > 1  # then each chunk's BLAS calls run on one thread
+
         def one(k: int, slot: int) -> dict:
             start = starts[k]
             chunk = {name: a[start:start + bs] for name, a in feeds.items()}
-            ctx = Context(None if caches is None else caches[k], buffer_sets[slot])
+            ctx = Context(None if caches is None else caches[k], buffer_sets[slot], serial=side_by_side)
             return run(self.graph, self.params, chunk, swap, ctx)
 
-        if min(workers, len(starts)) > 1:
+        if side_by_side:
             parts = map_chunks(one, len(starts), workers)
         else:
             # chunks in turn on the BLAS library's threads: Numba's kernels run on this thread only, one thread

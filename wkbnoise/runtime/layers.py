@@ -37,10 +37,11 @@ def _out_size(n: int, k: int, s: int, p: int) -> int:
 # ---------------------------------------------------------------------------------------------------------
 # internal channel-major (C, N, H, W) forms
 # ---------------------------------------------------------------------------------------------------------
-def im2col_cnhw(x, kernel, stride, padding, buffers=None, images=None):
+def im2col_cnhw(x, kernel, stride, padding, buffers=None, images=None, rows=None):
     """Columns ``(C kh kw, N Ho Wo)`` of a (C, N, H, W) float32 array, rows ordered (c, i, j) like PyTorch.
 
-    ``images`` = ``(n0, n1)`` takes the columns of images ``n0 .. n1 - 1`` only (read in place, no copy).
+    ``images`` = ``(n0, n1)`` takes the columns of images ``n0 .. n1 - 1`` only (read in place, no copy);
+    ``rows`` = ``(r0, r1)`` those of the output rows ``r0 .. r1 - 1`` only (a band of each image).
     ``buffers`` (a dict, optional) lends a reusable array per shape: at batch 200 the columns of one conv
     are tens of MB, and a fresh allocation costs more in page faults than the copy itself (3x, measured).
     The result then lives only until the next call with the same ``buffers``.
@@ -52,23 +53,34 @@ def im2col_cnhw(x, kernel, stride, padding, buffers=None, images=None):
     sh, sw = stride
     ph, pw = padding
     Ho, Wo = _out_size(H, kh, sh, ph), _out_size(W, kw, sw, pw)
-    shape = (C * kh * kw, N, Ho, Wo)
+    r0, r1 = (0, Ho) if rows is None else rows
+    shape = (C * kh * kw, N, r1 - r0, Wo)
     cols = None if buffers is None else buffers.get(shape)
     if cols is None:
         cols = np.empty(shape, dtype=_F32)
         if buffers is not None:
             buffers[shape] = cols
-    _kernels.im2col_cnhw(x, n0, kh, kw, sh, sw, ph, pw, cols)
-    return cols.reshape(C * kh * kw, N * Ho * Wo)
+    _kernels.im2col_cnhw(x, n0, r0, kh, kw, sh, sw, ph, pw, cols)
+    return cols.reshape(C * kh * kw, N * (r1 - r0) * Wo)
 
 
 #: im2col columns per GEMM [bytes]: the images of a batch go through im2col + GEMM in chunks whose columns
 #: stay in cache, instead of one batch-sized column matrix that is written to and read back from memory
 COLS_CHUNK_BYTES = 4 << 20
 
+#: im2col columns per GEMM [bytes] when one image's columns exceed ``COLS_CHUNK_BYTES`` (224 x 224 inputs)
+#: and the BLAS library runs one thread: the image goes through in bands of output rows. On one thread
+#: (SkylakeX, 15 alternating calls) a 64-channel 3x3 layer at 56 x 56 (7.2 MB of columns per image) took
+#: 13.1 ms for 3 images in bands of 2 MiB against 15.8 ms whole, and ResNet-18's 7 x 7 stem 12.6 against
+#: 14.6 ms. On two BLAS threads bands were slower (2.6 -> 3.8 ms for one image): their GEMMs are too
+#: small to split well, so multi-threaded calls keep whole images. The sums are the same either way (for
+#: ResNet-18, bit for bit from 512 KiB bands to whole images).
+COLS_BAND_BYTES = 2 << 20
+
 
 def _conv_chunked(x, w, b, kernel, stride, padding, out_hw, chunk, buffers):
-    """``conv2d_cnhw`` (groups 1) over chunks of ``chunk`` images: the same sums, in cache-sized pieces."""
+    """``conv2d_cnhw`` (groups 1) over chunks of ``chunk`` images, or with ``chunk = 0`` over bands of
+    output rows of one image at a time: the same sums, in cache-sized pieces."""
     C, N = x.shape[:2]
     O = w.shape[0]
     Ho, Wo = out_hw
@@ -76,20 +88,27 @@ def _conv_chunked(x, w, b, kernel, stride, padding, out_hw, chunk, buffers):
     P = Ho * Wo
     out = np.empty((O, N, Ho, Wo), dtype=_F32)
     out2 = out.reshape(O, N * P)
-    for n0 in range(0, N, chunk):
-        n1 = min(N, n0 + chunk)
-        cols = im2col_cnhw(x, kernel, stride, padding, buffers, images=(n0, n1))
-        part = out2[:, n0 * P:n1 * P]  # rows of stride N P: BLAS writes them in place (its ldc)
+    if chunk:
+        pieces = [((n0, min(N, n0 + chunk)), None) for n0 in range(0, N, chunk)]
+    else:
+        band = max(1, COLS_BAND_BYTES // (4 * w2.shape[1] * Wo))
+        pieces = [((n, n + 1), (r0, min(Ho, r0 + band))) for n in range(N) for r0 in range(0, Ho, band)]
+    for (n0, n1), rows in pieces:
+        cols = im2col_cnhw(x, kernel, stride, padding, buffers, images=(n0, n1), rows=rows)
+        a = n0 * P + (0 if rows is None else rows[0] * Wo)
+        part = out2[:, a:a + cols.shape[1]]  # rows of stride N P: BLAS writes them in place (its ldc)
         np.matmul(w2, cols, out=part)
         if b is not None:
             part += b[:, None]
     return out
 
 
-def conv2d_cnhw(x, w, b=None, *, stride=1, padding=0, groups=1, cols=None, buffers=None):
+def conv2d_cnhw(x, w, b=None, *, stride=1, padding=0, groups=1, cols=None, buffers=None, bands=False):
     """Convolution of a (C, N, H, W) array; returns (C_out, N, Ho, Wo).
 
     ``cols`` reuses a cached im2col of ``x``; ``buffers`` lends reusable im2col arrays (:func:`im2col_cnhw`).
+    ``bands``: the BLAS library runs one thread, so an image whose columns exceed ``COLS_CHUNK_BYTES``
+    goes through in bands of output rows (``COLS_BAND_BYTES``): the same sums, in cache-sized pieces.
     """
     C, N, H, W = x.shape
     O, Cg, kh, kw = w.shape
@@ -101,8 +120,9 @@ def conv2d_cnhw(x, w, b=None, *, stride=1, padding=0, groups=1, cols=None, buffe
             if kh == kw == 1 and sh == sw == 1 and ph == pw == 0:
                 cols = x.reshape(C, N * H * W)
             else:
-                chunk = max(1, COLS_CHUNK_BYTES // (4 * C * kh * kw * Ho * Wo))
-                if chunk < N:
+                chunk = COLS_CHUNK_BYTES // (4 * C * kh * kw * Ho * Wo)  # 0: bands of one image
+                chunk = chunk if chunk or bands else 1
+                if chunk < N or chunk == 0:
                     return _conv_chunked(x, w, b, (kh, kw), (sh, sw), (ph, pw), (Ho, Wo), chunk, buffers)
                 cols = im2col_cnhw(x, (kh, kw), (sh, sw), (ph, pw), buffers)
         out = np.dot(w.reshape(O, Cg * kh * kw), cols)
@@ -138,11 +158,19 @@ def _windows(x, kernel, stride, padding, fill):
 
 
 def max_pool_cnhw(x, kernel, stride, padding=0):
-    """Max pooling over the last two axes of (..., H, W) (padding counts as -inf, as in PyTorch)."""
-    views = _windows(x, kernel, stride, padding, -np.inf)
-    out = views[0].copy()
-    for v in views[1:]:
-        np.maximum(out, v, out=out)
+    """Max pooling over the last two axes of (..., H, W) (padding counts as -inf, as in PyTorch).
+
+    ``padding`` is ``p``, ``(ph, pw)`` or ``(top, left, bottom, right)`` (ONNX's ``pads`` order).
+    """
+    kh, kw = _pair(kernel)
+    sh, sw = _pair(stride)
+    pads = (padding,) * 4 if np.isscalar(padding) else tuple(padding)
+    pt, pl, pb, pr = pads * 2 if len(pads) == 2 else pads
+    H, W = x.shape[-2:]
+    Ho, Wo = (H + pt + pb - kh) // sh + 1, (W + pl + pr - kw) // sw + 1
+    out = np.empty(x.shape[:-2] + (Ho, Wo), dtype=_F32)
+    xs = np.ascontiguousarray(x, dtype=_F32).reshape(-1, H, W)
+    _kernels.max_pool_hw(xs, kh, kw, sh, sw, int(pt), int(pl), out.reshape(-1, Ho, Wo))
     return out
 
 

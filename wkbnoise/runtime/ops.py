@@ -49,12 +49,16 @@ class Context:
         Per input: the executor will not read that array again, so the operator may write its result into it.
     fed : tuple of bool
         Per input: the value is a graph input (constant across calls on a prepared input).
+    serial : bool
+        The BLAS library runs one thread during this call (chunks side by side), so large images'
+        convolutions may go in cache-sized bands of rows.
     """
 
-    __slots__ = ("fixed", "buffers", "node", "owned", "fed")
+    __slots__ = ("fixed", "buffers", "node", "owned", "fed", "serial")
 
-    def __init__(self, fixed: dict | None = None, buffers: dict | None = None):
+    def __init__(self, fixed: dict | None = None, buffers: dict | None = None, serial: bool = False):
         self.fixed = fixed
+        self.serial = bool(serial)
         self.buffers = {} if buffers is None else buffers
         self.node = None
         self.owned = ()
@@ -135,7 +139,7 @@ def _conv_cn(inputs, attrs, ctx):
             ctx.fixed[ctx.node.name] = cols
         return [conv2d_cnhw(x, w, b, stride=stride, padding=padding, cols=cols)]
     return [conv2d_cnhw(np.ascontiguousarray(x), w, b, stride=stride, padding=padding, groups=group,
-                        buffers=ctx.buffers)]
+                        buffers=ctx.buffers, bands=ctx.serial)]
 
 
 def _to_cn(x):
@@ -194,7 +198,7 @@ def _max_pool(inputs, attrs, ctx):
     if any(d != 1 for d in attrs.get("dilations", [1, 1])):
         raise InputError("dilated max pooling is not supported.")
     k, strides, pads = _pool_geometry(x, attrs)
-    return [layers.max_pool_cnhw(_pad_hw(x, pads, -np.inf), k, strides, 0)]
+    return [layers.max_pool_cnhw(x, k, strides, tuple(pads))]
 
 
 def _avg_pool(inputs, attrs, ctx):

@@ -70,7 +70,7 @@ def warmup() -> list[dict]:
     cols = np.empty((144, 64, 28, 28), np.float32)
     w = np.random.default_rng(1).standard_normal((16, 1, 3, 3)).astype(np.float32)
     out = np.empty((16, 64, 28, 28), np.float32)
-    calls = {"im2col_cnhw": lambda: _kernels.im2col_cnhw(x, 0, 3, 3, 1, 1, 1, 1, cols),
+    calls = {"im2col_cnhw": lambda: _kernels.im2col_cnhw(x, 0, 0, 3, 3, 1, 1, 1, 1, cols),
              "depthwise_conv_cnhw": lambda: _kernels.depthwise_conv_cnhw(x, w, np.zeros(16, np.float32), 1, 1, 1,
                                                                         1, out)}
     for name, call in calls.items():
