@@ -132,27 +132,35 @@ def max_pool_hw(x, kh, kw, sh, sw, pt, pl, out):
     and ``pl`` columns on the left (and whatever the output size implies at the bottom and right) read as
     -inf.
 
-    A tap replaces the running value when it is larger or NaN (taps in the order (i, j)), as in PyTorch's
-    kernel: NaN propagates, and a tie of 0.0 and -0.0 keeps the earlier tap. Serial, like im2col (chunks
-    run side by side on their own threads).
+    Separable: per output row, the max over the window's rows of each input column (contiguous, so it
+    vectorizes), then the max over the window's columns of that row. A value replaces the running one
+    when it is larger or NaN, as in PyTorch's kernel: NaN propagates; a tie of 0.0 and -0.0 may keep
+    either sign. Serial, like im2col (chunks run side by side on their own threads).
     """
     B, H, W = x.shape
     Ho, Wo = out.shape[1], out.shape[2]
     ninf = np.float32(-np.inf)
+    row = np.empty(W, dtype=np.float32)
     for b in range(B):
         for oh in range(Ho):
-            for ow in range(Wo):
-                out[b, oh, ow] = ninf
+            for w in range(W):
+                row[w] = ninf
             for i in range(kh):
                 ih = oh * sh - pt + i
                 if ih < 0 or ih >= H:
                     continue
-                for j in range(kw):
-                    lo, hi = _inside(Wo, sw, j - pl, W)
-                    for ow in range(lo, hi):
-                        v = x[b, ih, ow * sw - pl + j]
-                        o = out[b, oh, ow]
-                        out[b, oh, ow] = v if (v > o or v != v) else o
+                for w in range(W):
+                    v = x[b, ih, w]
+                    o = row[w]
+                    row[w] = v if (v > o or v != v) else o
+            for ow in range(Wo):
+                out[b, oh, ow] = ninf
+            for j in range(kw):
+                lo, hi = _inside(Wo, sw, j - pl, W)
+                for ow in range(lo, hi):
+                    v = row[ow * sw - pl + j]
+                    o = out[b, oh, ow]
+                    out[b, oh, ow] = v if (v > o or v != v) else o
 
 
 #: erf(t) ~ t P(t^2) / Q(t^2) on [-4, 4] (Eigen's float32 rational approximation; |erf(4)| rounds to 1 in float32)
