@@ -16,7 +16,8 @@ process at the same thread count:
   with ``save_pretrained`` as a Hugging Face folder, 64 tokens per sequence; the PyTorch side returns
   ``last_hidden_state``, wkbnoise ``model.encode``. Skipped when ``transformers`` is absent.
 
-Rows: images (or sequences) per second at a batch and at batch 1, median of the timed calls, the ratio
+Rows: images (or sequences) per second at a batch and at batch 1, median of the timed calls (three rounds
+in which the two sides take turns, block by block), the ratio
 wkbnoise / PyTorch, and the largest relative difference of the outputs (a check that both sides computed
 the same function). Results go to ``bench/results/imported.json``.
 """
@@ -64,14 +65,20 @@ def _bert(folder: Path):
     return net
 
 
-def _median_rate(fn, n_items: int, calls: int) -> float:
-    fn()  # warm
-    times = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return n_items / float(np.median(times))
+def _rates(fns: dict, n_items: int, calls: int, rounds: int = 3) -> dict:
+    """Items/s of each function from the median of its ``rounds`` x ``calls`` timed calls; the functions take
+    turns block by block (``calls`` each per round), so that drift on a shared machine hits every side alike."""
+    times: dict = {k: [] for k in fns}
+    for fn in fns.values():
+        fn()  # warm
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            fn()  # the other side's threads may still be spinning: one untimed call
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - t0)
+    return {k: n_items / float(np.median(v)) for k, v in times.items()}
 
 
 def _rel(a, b) -> float:
@@ -135,8 +142,8 @@ def run(quick: bool = False) -> list[dict]:
                 unit = "images/s"
             err = _rel(wk(2), pt(2))
             for n, c in ((batch, calls), (1, 5 * calls)):
-                r_pt = _median_rate(lambda: pt(n), n, c)
-                r_wk = _median_rate(lambda: wk(n), n, c)
+                r = _rates({"pytorch": lambda: pt(n), "wkbnoise": lambda: wk(n)}, n, c)
+                r_pt, r_wk = r["pytorch"], r["wkbnoise"]
                 label = f"forward {name} (batch {n})"
                 rows.append({"part": 2, "name": label, "implementation": "pytorch", "unit": unit,
                              "median": r_pt, "ratio": None})
