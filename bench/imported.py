@@ -66,8 +66,9 @@ def _bert(folder: Path):
 
 
 def _rates(fns: dict, n_items: int, calls: int, rounds: int = 3) -> dict:
-    """Items/s of each function from the median of its ``rounds`` x ``calls`` timed calls; the functions take
-    turns block by block (``calls`` each per round), so that drift on a shared machine hits every side alike."""
+    """Items/s of each function from the median of its ``rounds`` x ``calls`` timed calls; the functions
+    take turns block by block (``calls`` each per round), so that drift on a shared machine hits every
+    side alike."""
     times: dict = {k: [] for k in fns}
     for fn in fns.values():
         fn()  # warm
@@ -142,7 +143,7 @@ def run(quick: bool = False) -> list[dict]:
                 unit = "images/s"
             err = _rel(wk(2), pt(2))
             for n, c in ((batch, calls), (1, 5 * calls)):
-                r = _rates({"pytorch": lambda: pt(n), "wkbnoise": lambda: wk(n)}, n, c)
+                r = _rates({"pytorch": lambda n=n: pt(n), "wkbnoise": lambda n=n: wk(n)}, n, c)
                 r_pt, r_wk = r["pytorch"], r["wkbnoise"]
                 label = f"forward {name} (batch {n})"
                 rows.append({"part": 2, "name": label, "implementation": "pytorch", "unit": unit,

@@ -115,6 +115,24 @@ def depthwise_conv_cnhw_ref(x, w, bias, sh, sw, ph, pw) -> np.ndarray:
     return out + bias.astype(np.float64)[:, None, None, None]
 
 
+def depthwise_conv_cnhw_f32_ref(x, w, bias, sh, sw, ph, pw) -> np.ndarray:
+    """Float32 depthwise convolution in the kernel's order: the bias, then ``+ w * x`` tap by tap in (i, j)
+    order (NumPy rounds each product and each sum to float32, as the kernel does)."""
+    C, N, H, W = x.shape
+    kh, kw = w.shape[2:]
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    out = np.broadcast_to(bias[:, None, None, None], (C, N, Ho, Wo)).astype(np.float32)
+    cols = im2col_cnhw_ref(x, kh, kw, sh, sw, ph, pw).reshape(C, kh, kw, N, Ho, Wo)
+    xp = np.zeros((C, N, H + 2 * ph, W + 2 * pw), bool)
+    xp[:, :, ph:ph + H, pw:pw + W] = True
+    for i in range(kh):
+        for j in range(kw):
+            inside = xp[:, :, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw]
+            term = out + w[:, 0, i, j][:, None, None, None] * cols[:, i, j]
+            out = np.where(inside, term, out).astype(np.float32)
+    return out
+
+
 def max_pool_hw_ref(x, kh, kw, sh, sw, pads) -> np.ndarray:
     """Max pooling of x (B, H, W): pad (top, left, bottom, right) with -inf, then ``np.maximum`` over the
     kh*kw strided views in (i, j) order."""
@@ -123,7 +141,8 @@ def max_pool_hw_ref(x, kh, kw, sh, sw, pads) -> np.ndarray:
     xp = np.full((B, H + t + b, W + lft + r), -np.inf, dtype=x.dtype)
     xp[:, t:t + H, lft:lft + W] = x
     Ho, Wo = (H + t + b - kh) // sh + 1, (W + lft + r - kw) // sw + 1
-    views = [xp[:, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw] for i in range(kh) for j in range(kw)]
+    views = [xp[:, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw]
+             for i in range(kh) for j in range(kw)]
     out = views[0].copy()
     for v in views[1:]:
         np.maximum(out, v, out=out)

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from reference import depthwise_conv_cnhw_ref, gelu_erf_ref, im2col_cnhw_ref, max_pool_hw_ref, rel_err
+from reference import (
+    depthwise_conv_cnhw_f32_ref,
+    depthwise_conv_cnhw_ref,
+    gelu_erf_ref,
+    im2col_cnhw_ref,
+    max_pool_hw_ref,
+    rel_err,
+)
 
 from wkbnoise.runtime import _kernels, layers
 
@@ -52,8 +59,8 @@ def test_im2col_kernel_equals_twin_any_geometry(C, N, H, W, kh, kw, sh, sw, ph, 
 
 
 @settings(max_examples=150, deadline=None)
-@given(B=st.integers(1, 3), H=st.integers(1, 9), W=st.integers(1, 9), kh=st.integers(1, 4), kw=st.integers(1, 4),
-       sh=st.integers(1, 3), sw=st.integers(1, 3), pads=st.tuples(*[st.integers(0, 3)] * 4),
+@given(B=st.integers(1, 3), H=st.integers(1, 9), W=st.integers(1, 9),
+       kh=st.integers(1, 4), kw=st.integers(1, 4), sh=st.integers(1, 3), sw=st.integers(1, 3), pads=st.tuples(*[st.integers(0, 3)] * 4),
        specials=st.booleans())
 def test_max_pool_kernel_equals_twin_any_geometry(B, H, W, kh, kw, sh, sw, pads, specials):
     """Every geometry, asymmetric padding (windows wholly in the padding give -inf) and, with ``specials``,
@@ -83,6 +90,30 @@ def test_max_pool_twin_pads_where_it_should():
     assert ref.shape == (1, 3, 3)
     assert ref[0, 0, 0] == x[0, 0:2, 0:3].max() and ref[0, 2, 2] == x[0, 3:5, 4:6].max()
     assert not np.array_equal(ref, max_pool_hw_ref(x, 3, 3, 2, 2, (0, 1, 2, 1)))
+
+
+@settings(max_examples=120, deadline=None)
+@given(C=st.integers(1, 3), N=st.integers(1, 3), H=st.integers(1, 9), W=st.integers(1, 9),
+       kh=st.integers(1, 4), kw=st.integers(1, 4), sh=st.integers(1, 2), sw=st.integers(1, 2),
+       ph=st.integers(0, 2), pw=st.integers(0, 2))
+def test_depthwise_kernel_bit_for_bit_any_geometry(C, N, H, W, kh, kw, sh, sw, ph, pw):
+    """Every geometry (the flat stride-1 path when ``Wo == W``, the per-row path otherwise): the same bits
+    as the float32 sums in the kernel's order, and within float32 rounding of the float64 twin."""
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    assume(Ho >= 1 and Wo >= 1)
+    x, w, b = rand(C, N, H, W, seed=H * 10 + W), rand(C, 1, kh, kw, seed=1), rand(C, seed=2)
+    out = np.full((C, N, Ho, Wo), np.nan, np.float32)
+    _kernels.depthwise_conv_cnhw(x, w, b, sh, sw, ph, pw, out)
+    np.testing.assert_array_equal(out, depthwise_conv_cnhw_f32_ref(x, w, b, sh, sw, ph, pw))
+    assert rel_err(out, depthwise_conv_cnhw_ref(x, w, b, sh, sw, ph, pw)) < 1e-5
+
+
+def test_depthwise_order_check_rejects_another_order():
+    """The in-order sums are not the float64 result rounded once: the bit-for-bit check above can fail."""
+    x, w, b = rand(4, 2, 9, 9, scale=30), rand(4, 1, 3, 3, seed=1, scale=30), rand(4, seed=2)
+    ordered = depthwise_conv_cnhw_f32_ref(x, w, b, 1, 1, 1, 1)
+    once = depthwise_conv_cnhw_ref(x, w, b, 1, 1, 1, 1).astype(np.float32)
+    assert not np.array_equal(ordered, once)
 
 
 def test_im2col_twin_is_a_convolution():
