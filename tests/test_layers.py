@@ -60,8 +60,8 @@ def test_im2col_kernel_equals_twin_any_geometry(C, N, H, W, kh, kw, sh, sw, ph, 
 
 @settings(max_examples=150, deadline=None)
 @given(B=st.integers(1, 3), H=st.integers(1, 9), W=st.integers(1, 9),
-       kh=st.integers(1, 4), kw=st.integers(1, 4), sh=st.integers(1, 3), sw=st.integers(1, 3), pads=st.tuples(*[st.integers(0, 3)] * 4),
-       specials=st.booleans())
+       kh=st.integers(1, 4), kw=st.integers(1, 4), sh=st.integers(1, 3), sw=st.integers(1, 3),
+       pads=st.tuples(*[st.integers(0, 3)] * 4), specials=st.booleans())
 def test_max_pool_kernel_equals_twin_any_geometry(B, H, W, kh, kw, sh, sw, pads, specials):
     """Every geometry, asymmetric padding (windows wholly in the padding give -inf) and, with ``specials``,
     NaN, infinities and zeros of both signs: the twin's ``np.maximum`` over views, NaN where it has NaN.
