@@ -70,7 +70,7 @@ COLS_CHUNK_BYTES = 4 << 20
 
 #: im2col columns per GEMM [bytes] when one image's columns exceed ``COLS_CHUNK_BYTES`` (224 x 224 inputs)
 #: and the BLAS library runs one thread: the image goes through in bands of output rows. On one thread
-#: (SkylakeX, 15 alternating calls) a 64-channel 3x3 layer at 56 x 56 (7.2 MB of columns per image) took
+#: (OpenBLAS's SkylakeX kernel, 15 alternating calls) a 64-channel 3x3 layer at 56 x 56 (7.2 MB of columns per image) took
 #: 13.1 ms for 3 images in bands of 2 MiB against 15.8 ms whole, and ResNet-18's 7 x 7 stem 12.6 against
 #: 14.6 ms. On two BLAS threads bands were slower (2.6 -> 3.8 ms for one image): their GEMMs are too
 #: small to split well, so multi-threaded calls keep whole images. The sums are the same either way (for
