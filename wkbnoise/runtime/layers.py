@@ -70,11 +70,11 @@ COLS_CHUNK_BYTES = 4 << 20
 
 #: im2col columns per GEMM [bytes] when one image's columns exceed ``COLS_CHUNK_BYTES`` (224 x 224 inputs)
 #: and the BLAS library runs one thread: the image goes through in bands of output rows. On one thread
-#: (OpenBLAS's SkylakeX kernel, 15 alternating calls) a 64-channel 3x3 layer at 56 x 56 (7.2 MB of columns per image) took
-#: 13.1 ms for 3 images in bands of 2 MiB against 15.8 ms whole, and ResNet-18's 7 x 7 stem 12.6 against
-#: 14.6 ms. On two BLAS threads bands were slower (2.6 -> 3.8 ms for one image): their GEMMs are too
-#: small to split well, so multi-threaded calls keep whole images. The sums are the same either way (for
-#: ResNet-18, bit for bit from 512 KiB bands to whole images).
+#: (OpenBLAS's SkylakeX kernel, 15 alternating calls) a 64-channel 3x3 layer at 56 x 56 (7.2 MB of columns
+#: per image) took 13.1 ms for 3 images in bands of 2 MiB against 15.8 ms whole, and ResNet-18's 7 x 7 stem
+#: 12.6 against 14.6 ms. On two BLAS threads bands were slower (2.6 -> 3.8 ms for one image): their GEMMs
+#: are too small to split well, so multi-threaded calls keep whole images. The sums are the same either way
+#: (for ResNet-18, bit for bit from 512 KiB bands to whole images).
 COLS_BAND_BYTES = 2 << 20
 
 
@@ -120,9 +120,10 @@ def conv2d_cnhw(x, w, b=None, *, stride=1, padding=0, groups=1, cols=None, buffe
             if kh == kw == 1 and sh == sw == 1 and ph == pw == 0:
                 cols = x.reshape(C, N * H * W)
             else:
-                chunk = COLS_CHUNK_BYTES // (4 * C * kh * kw * Ho * Wo)  # 0: bands of one image
-                chunk = chunk if chunk or bands else 1
-                if chunk < N or chunk == 0:
+                chunk = COLS_CHUNK_BYTES // (4 * C * kh * kw * Ho * Wo)  # 0: one image in bands of rows
+                if chunk == 0 and not bands:
+                    chunk = 1  # on the BLAS library's threads, whole images
+                if chunk < N:
                     return _conv_chunked(x, w, b, (kh, kw), (sh, sw), (ph, pw), (Ho, Wo), chunk, buffers)
                 cols = im2col_cnhw(x, (kh, kw), (sh, sw), (ph, pw), buffers)
         out = np.dot(w.reshape(O, Cg * kh * kw), cols)

@@ -70,9 +70,11 @@ def warmup() -> list[dict]:
     cols = np.empty((144, 64, 28, 28), np.float32)
     w = np.random.default_rng(1).standard_normal((16, 1, 3, 3)).astype(np.float32)
     out = np.empty((16, 64, 28, 28), np.float32)
+    pooled = np.empty((16 * 64, 14, 14), np.float32)
     calls = {"im2col_cnhw": lambda: _kernels.im2col_cnhw(x, 0, 0, 3, 3, 1, 1, 1, 1, cols),
              "depthwise_conv_cnhw": lambda: _kernels.depthwise_conv_cnhw(x, w, np.zeros(16, np.float32), 1, 1, 1,
-                                                                        1, out)}
+                                                                        1, out),
+             "max_pool_hw": lambda: _kernels.max_pool_hw(x.reshape(16 * 64, 28, 28), 2, 2, 2, 2, 0, 0, pooled)}
     for name, call in calls.items():
         t0 = time.perf_counter()
         call()
@@ -80,5 +82,5 @@ def warmup() -> list[dict]:
         call()
         t2 = time.perf_counter()
         rows.append({"kernel": name, "first_call_s": t1 - t0, "call_s": t2 - t1,
-                     "shape": "16x64x28x28, 3x3"})
+                     "shape": "16x64x28x28, 2x2 stride 2" if name == "max_pool_hw" else "16x64x28x28, 3x3"})
     return rows
