@@ -70,6 +70,38 @@ def test_forward_is_the_same_at_every_thread_count(name):
     assert not np.array_equal(model(model.preprocess(images[1:71]), batch_size=16, threads=2), ref)
 
 
+def test_work_arrays_are_kept_per_calling_thread():
+    """A forward pass lends its im2col columns from work arrays the model keeps for the calling thread (one
+    set per chunk thread): the next call reuses them, and two threads calling at once never share one."""
+    model = zoo.load("vgg")
+    images, _ = zoo.test_set()
+    x, y = model.preprocess(images[:3]), model.preprocess(images[3:6])
+    ref_x, ref_y = model(x, threads=1), model(y, threads=1)
+    sets = model._scratch.sets
+    work = sets[0]["cols"]
+    assert len(sets) == 1 and work.size > 0
+    assert np.array_equal(model(x, threads=1), ref_x) and model._scratch.sets[0]["cols"] is work  # reused
+    model(np.concatenate([x, y] * 40), batch_size=40, threads=2)  # two chunk threads, larger columns
+    assert len(sets) == 2 and sets[0]["cols"].size > work.size and sets[1]["cols"] is not sets[0]["cols"]
+    work = sets[0]["cols"]
+
+    got, other = {}, []
+
+    def worker(name, arr):
+        for _ in range(20):
+            got.setdefault(name, []).append(model(arr, threads=1))
+        other.append(model._scratch.sets[0]["cols"])
+
+    threads = [threading.Thread(target=worker, args=("x", x)), threading.Thread(target=worker, args=("y", y))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(np.array_equal(a, ref_x) for a in got["x"]) and all(np.array_equal(a, ref_y) for a in got["y"])
+    assert len({id(a) for a in [work, *other]}) == 3  # each thread its own
+    assert not np.array_equal(ref_x, ref_y)  # the check can fail: the two inputs give different outputs
+
+
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
 def test_threads_is_checked(bad):
     model = zoo.load("lenet5")

@@ -150,6 +150,14 @@ def test_gelu_kernel_matches_twin():
     assert np.max(np.abs(out - tanh_form)) > 1e-4  # the check tells exact GELU from the tanh approximation
 
 
+def _record_cols(monkeypatch) -> list:
+    """The shapes of the column arrays the im2col kernel fills, in call order, from now on."""
+    shapes = []
+    real = _kernels.im2col_cnhw
+    monkeypatch.setattr(_kernels, "im2col_cnhw", lambda x, *a: shapes.append(a[-1].shape) or real(x, *a))
+    return shapes
+
+
 @pytest.mark.parametrize("k,s,p", [(3, 1, 1), (3, 2, 1), (5, 1, 2)])
 def test_chunked_conv_equals_one_gemm(monkeypatch, k, s, p):
     x, w, b = rand(3, 10, 9, 9), rand(5, 3, k, k, seed=1), rand(5, seed=2)
@@ -159,9 +167,11 @@ def test_chunked_conv_equals_one_gemm(monkeypatch, k, s, p):
     calls = []
     real = layers._conv_chunked
     monkeypatch.setattr(layers, "_conv_chunked", lambda *a: calls.append(a[-2]) or real(*a))
+    pieces = _record_cols(monkeypatch)
     buffers = {}
     chunked = layers.conv2d_cnhw(x, w, b, stride=s, padding=p, buffers=buffers)
-    assert calls == [3] and len(buffers) == 2  # chunks of 3 images and the last one of 1
+    assert calls == [3] and [sh[1] for sh in pieces] == [3, 3, 3, 1]  # chunks of 3 images and the last one
+    assert list(buffers) == ["cols"] and buffers["cols"].size == math.prod(pieces[0])  # one work array, reused
     assert rel_err(chunked, whole) < 1e-6
     assert rel_err(chunked, layers.conv2d_cnhw(x, w[:, :, ::-1], b, stride=s, padding=p)) > 1e-2
 
@@ -176,13 +186,14 @@ def test_banded_conv_equals_one_gemm(monkeypatch, k, s, p):
     Ho, Wo = whole.shape[2:]
     monkeypatch.setattr(layers, "COLS_CHUNK_BYTES", 4 * 3 * k * k * Ho * Wo - 1)  # < one image
     monkeypatch.setattr(layers, "COLS_BAND_BYTES", 4 * 3 * k * k * Wo * 4)      # 4 output rows
-    buffers = {}
-    per_image = layers.conv2d_cnhw(x, w, b, stride=s, padding=p, buffers=buffers)
-    assert [sh[1:3] for sh in buffers] == [(1, Ho)]
+    pieces = _record_cols(monkeypatch)
+    per_image = layers.conv2d_cnhw(x, w, b, stride=s, padding=p, buffers={})
+    assert [sh[1:3] for sh in pieces] == [(1, Ho)] * 2
     assert rel_err(per_image, whole) < 1e-6  # BLAS's small-matrix kernels may round these tiny GEMMs apart
-    buffers = {}
-    banded = layers.conv2d_cnhw(x, w, b, stride=s, padding=p, buffers=buffers, bands=True)
-    assert sorted(sh[2] for sh in buffers) == sorted({4, Ho % 4 or 4})  # bands of 4 rows and the rest
+    pieces.clear()
+    banded = layers.conv2d_cnhw(x, w, b, stride=s, padding=p, buffers={}, bands=True)
+    rows = [4] * (Ho // 4) + [Ho % 4] * (Ho % 4 > 0)  # bands of 4 rows and the rest, per image
+    assert [sh[1:3] for sh in pieces] == [(1, r) for r in rows] * 2
     assert rel_err(banded, whole) < 1e-6
     assert rel_err(banded, layers.conv2d_cnhw(x, w[:, :, ::-1], b, stride=s, padding=p)) > 1e-2
 

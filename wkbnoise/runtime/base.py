@@ -8,6 +8,7 @@ call it hundreds of times with fresh noisy weights.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -165,6 +166,9 @@ class Model:
                        for n in list(seen) + [q for q in graph.quantized if q not in seen]]
         self._layer_shapes = {q.name: q.weight.shape for q in self.layers}
         self.input_spec = self._input_spec()
+        # work arrays (im2col columns) lent to the forward passes of each calling thread, one set per chunk
+        # thread; a prepared input keeps its own
+        self._scratch = threading.local()
 
     def _input_spec(self) -> dict:
         pre = self.graph.preprocess
@@ -358,7 +362,10 @@ class Model:
             feeds, bs, caches, buffer_sets = x.feeds, x.batch_size, x.caches, x.buffer_sets
         else:
             feeds = self._feeds(x, inputs)
-            bs, caches, buffer_sets = self._batch(batch_size, feeds), None, []
+            bs, caches = self._batch(batch_size, feeds), None
+            buffer_sets = getattr(self._scratch, "sets", None)
+            if buffer_sets is None:  # this thread's first forward pass
+                buffer_sets = self._scratch.sets = []
         n = len(next(iter(feeds.values())))
         starts = range(0, max(n, 1), bs)
         while len(buffer_sets) < min(workers, len(starts)):  # scratch arrays per thread, kept on a prepared input

@@ -42,9 +42,10 @@ def im2col_cnhw(x, kernel, stride, padding, buffers=None, images=None, rows=None
 
     ``images`` = ``(n0, n1)`` takes the columns of images ``n0 .. n1 - 1`` only (read in place, no copy);
     ``rows`` = ``(r0, r1)`` those of the output rows ``r0 .. r1 - 1`` only (a band of each image).
-    ``buffers`` (a dict, optional) lends a reusable array per shape: at batch 200 the columns of one conv
-    are tens of MB, and a fresh allocation costs more in page faults than the copy itself (3x, measured).
-    The result then lives only until the next call with the same ``buffers``.
+    ``buffers`` (a dict, optional) lends one reusable work array (key ``"cols"``, grown when a call needs
+    more): a fresh allocation of the columns costs more in page faults than the copy itself (3x, measured
+    at batch 200; a VGG forward of one image took 2.1-2.3 ms with fresh columns, 1.1-1.3 ms with lent ones).
+    The result is then a view of that array and lives only until the next call with the same ``buffers``.
     """
     C, N, H, W = x.shape
     n0, n1 = (0, N) if images is None else images
@@ -55,11 +56,13 @@ def im2col_cnhw(x, kernel, stride, padding, buffers=None, images=None, rows=None
     Ho, Wo = _out_size(H, kh, sh, ph), _out_size(W, kw, sw, pw)
     r0, r1 = (0, Ho) if rows is None else rows
     shape = (C * kh * kw, N, r1 - r0, Wo)
-    cols = None if buffers is None else buffers.get(shape)
-    if cols is None:
-        cols = np.empty(shape, dtype=_F32)
+    size = math.prod(shape)
+    work = None if buffers is None else buffers.get("cols")
+    if work is None or work.size < size:
+        work = np.empty(size, dtype=_F32)
         if buffers is not None:
-            buffers[shape] = cols
+            buffers["cols"] = work
+    cols = work[:size].reshape(shape)
     _kernels.im2col_cnhw(x, n0, r0, kh, kw, sh, sw, ph, pw, cols)
     return cols.reshape(C * kh * kw, N * (r1 - r0) * Wo)
 

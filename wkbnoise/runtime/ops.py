@@ -42,7 +42,7 @@ class Context:
         Input-only work kept across calls on the same prepared input (the im2col of a convolution that reads
         a graph input), keyed by node name; ``None`` when the input is not prepared.
     buffers : dict
-        Reusable work arrays keyed by shape (im2col columns); their content never outlives one operator.
+        Reusable work arrays (the im2col columns, key ``"cols"``); their content never outlives one operator.
     node : Node
         The node being run.
     owned : tuple of bool
