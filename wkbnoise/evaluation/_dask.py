@@ -6,12 +6,18 @@ first task that needs one. A task is ``run_block(token, recipe, block)``: the re
 configuration as JSON plus the model loader, the block a :class:`~wkbnoise.evaluation.executor.TrialRequest`
 of a few trials, so tasks stay small and the model and images are loaded once per worker. An Evaluator's
 buffers serve one task at a time (a lock per Evaluator), and every task runs on one Numba thread.
+
+The plugin also sets the worker's C allocator back to reusing freed memory (:func:`reuse_freed_memory`):
+Dask starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, and under it a LeNet-5 trial took 8,123 page
+faults and about 1.5x the time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
+import sys
 import threading
 import uuid
 from collections import OrderedDict
@@ -24,7 +30,8 @@ from ..parallel import threads
 from .campaign import Evaluator, TrialResult
 from .executor import EvaluatorRecipe, TrialRequest, fingerprint, join_blocks, split_blocks
 
-__all__ = ["DaskExecutor", "EvaluatorCache", "connect", "run_block", "WORKER_ENV", "QUIET_HTTP"]
+__all__ = ["DaskExecutor", "EvaluatorCache", "connect", "run_block", "reuse_freed_memory", "WORKER_ENV",
+           "QUIET_HTTP"]
 
 PLUGIN = "wkbnoise-evaluators"
 
@@ -36,6 +43,40 @@ WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_TH
               "MKL_NUM_THREADS": "1"}
 
 
+#: glibc ``mallopt`` settings of a worker process [bytes]: blocks up to 32 MiB come from the heap, and up to
+#: 64 MiB of freed heap stays with the process (glibc's own adaptive limits on 64-bit Linux)
+MALLOC_MMAP_THRESHOLD = 32 << 20
+MALLOC_TRIM_THRESHOLD = 64 << 20
+
+
+def reuse_freed_memory() -> bool:
+    """Let this process's C allocator reuse freed blocks of up to 32 MiB (glibc on Linux; elsewhere a no-op).
+
+    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536`` so that they hand freed memory back
+    to the system. Setting it also turns off glibc's adaptive mmap threshold: every array over 128 KiB is
+    then mapped afresh and zero-filled page by page. A forward pass allocates its activations anew each
+    call. Measured on one thread with that variable set, a LeNet-5 trial (1,000 images) took 8,123 page
+    faults and 79-88 ms; after this call, 0 faults and 60 ms; in a process started without the variable,
+    1 fault and 51-53 ms (separate processes, within this 2-core VM's spread). The worker's memory then
+    stays at the size of a forward pass's working set instead of falling back between tasks.
+
+    Returns
+    -------
+    bool
+        Whether both settings were accepted.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the C library this process runs on
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    mmap_ok = mallopt(m_mmap_threshold, MALLOC_MMAP_THRESHOLD)
+    trim_ok = mallopt(m_trim_threshold, MALLOC_TRIM_THRESHOLD)
+    return bool(mmap_ok) and bool(trim_ok)
+
+
 class EvaluatorCache(WorkerPlugin):
     """Worker-side store of Evaluators keyed by their recipe's token (at most ``size`` kept)."""
 
@@ -45,6 +86,7 @@ class EvaluatorCache(WorkerPlugin):
         self.size = int(size)
 
     def setup(self, worker) -> None:
+        reuse_freed_memory()
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, tuple[threading.Lock, list]] = OrderedDict()
 
