@@ -157,6 +157,23 @@ def gelu_erf_ref(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + special.erf(x / math.sqrt(2.0)))
 
 
+def softmax_last_ref(x: np.ndarray) -> np.ndarray:
+    """Softmax along the last axis, the NumPy expression: ``exp(x - max)`` over its ``sum`` (NumPy's
+    reductions, float32)."""
+    with np.errstate(invalid="ignore"):  # inf - inf in a row that holds inf: NaN, as in the kernels
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        e /= e.sum(axis=-1, keepdims=True)
+    return e
+
+
+def sequential_sum_ref(x: np.ndarray) -> np.ndarray:
+    """Row sums of a 2-D float32 array added left to right in float32 (not NumPy's pairwise order)."""
+    out = np.zeros(x.shape[0], np.float32)
+    for j in range(x.shape[1]):
+        out += x[:, j]
+    return out
+
+
 # ---- ecc room (issue 12): real codes, syndrome decoding, codeword storage of the protected planes -------
 
 

@@ -15,6 +15,8 @@ from reference import (
     im2col_cnhw_ref,
     max_pool_hw_ref,
     rel_err,
+    sequential_sum_ref,
+    softmax_last_ref,
 )
 
 from wkbnoise.runtime import _kernels, layers
@@ -196,6 +198,53 @@ def test_banded_conv_equals_one_gemm(monkeypatch, k, s, p):
     assert [sh[1:3] for sh in pieces] == [(1, r) for r in rows] * 2
     assert rel_err(banded, whole) < 1e-6
     assert rel_err(banded, layers.conv2d_cnhw(x, w[:, :, ::-1], b, stride=s, padding=p)) > 1e-2
+
+
+@st.composite
+def _score_rows(draw):
+    """A float32 (rows, n) array of attention-like scores: any row length, mixed scales, and some rows with
+    NaN, +-inf or the float32 minimum of a padding mask."""
+    rows, n = draw(st.integers(1, 6)), draw(st.integers(1, 300))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((rows, n)) * rng.choice([1e-3, 1.0, 30.0], size=(rows, 1))).astype(np.float32)
+    specials = np.array([np.nan, np.inf, -np.inf, np.finfo(np.float32).min, 0.0, -0.0], np.float32)
+    for _ in range(draw(st.integers(0, 3))):
+        x[rng.integers(rows), rng.integers(n)] = specials[draw(st.integers(0, len(specials) - 1))]
+    return x
+
+
+@settings(max_examples=150, deadline=None)
+@given(_score_rows())
+def test_softmax_rows_equal_the_numpy_expression_bit_for_bit(x):
+    got = layers.softmax(x)
+    assert got.dtype == np.float32 and not np.shares_memory(got, x)
+    ref = softmax_last_ref(x)
+    assert np.array_equal(got, ref, equal_nan=True)  # every value, NaNs in the same places
+    scores = x.reshape(1, 1, *x.shape).copy()
+    assert np.array_equal(layers._softmax_rows(scores)[0, 0], ref, equal_nan=True)  # in place, any leading axes
+
+
+def test_softmax_row_sums_need_numpys_pairwise_order():
+    """The bit-for-bit check above has teeth: summing the exponentials left to right instead of in NumPy's
+    pairwise order changes some rows' sums, so a kernel that did that would fail it."""
+    rng = np.random.default_rng(3)
+    e = np.exp(rng.standard_normal((2000, 17)).astype(np.float32))
+    numpy_order = e.sum(axis=-1)
+    assert np.array_equal(numpy_order, np.float32(0) + e.sum(axis=-1))
+    assert np.count_nonzero(sequential_sum_ref(e) != numpy_order) > 100
+    x = np.log(e)
+    assert np.array_equal(layers.softmax(x), softmax_last_ref(x))
+
+
+def test_softmax_other_axes_and_dtypes_keep_the_numpy_path():
+    x = rand(3, 5, 7)
+    for axis in (0, 1):
+        assert np.array_equal(layers.softmax(x, axis=axis), np.exp(x - x.max(axis, keepdims=True))
+                              / np.exp(x - x.max(axis, keepdims=True)).sum(axis, keepdims=True))
+    x64 = x.astype(np.float64)
+    assert layers.softmax(x64).dtype == np.float64
+    assert np.allclose(layers.softmax(x64).sum(-1), 1.0)
 
 
 def test_kernel_signatures_are_float32():

@@ -1,5 +1,5 @@
 """Numba kernels of the runtime: im2col and depthwise convolution in the channel-major (C, N, H, W) layout,
-max pooling over the last two axes, and the exact GELU.
+max pooling over the last two axes, the row steps of a softmax, and the exact GELU.
 
 Kernels take exact-dtype C-contiguous arrays and write into ``out``; :mod:`wkbnoise.runtime.layers`
 validates, allocates and calls them. Each one has a NumPy twin in ``tests/reference.py``.
@@ -13,7 +13,8 @@ import numpy as np
 
 from numba import njit, prange, uintp
 
-__all__ = ["im2col_cnhw", "depthwise_conv_cnhw", "max_pool_hw", "gelu_erf"]
+__all__ = ["im2col_cnhw", "depthwise_conv_cnhw", "max_pool_hw", "softmax_shift_rows", "softmax_scale_rows",
+           "gelu_erf"]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -207,6 +208,89 @@ def max_pool_hw(x, kh, kw, sh, sw, pt, pl, out):
                     v = row[ow * sw - pl + j]
                     o = out[b, oh, ow]
                     out[b, oh, ow] = v if (v > o or v != v) else o
+
+
+@njit(cache=True, nogil=True)
+def softmax_shift_rows(x):
+    """x: float32[R, n], in place: every row minus its maximum (``x - x.max(-1, keepdims=True)``, the first
+    step of a softmax). A row that holds a NaN has a NaN maximum, as in NumPy."""
+    R, n = x.shape
+    xf = x.reshape(-1)
+    ninf = np.float32(-np.inf)
+    lanes = np.empty(8, dtype=np.float32)
+    for r in range(R):
+        a = uintp(r) * uintp(n)
+        # eight running maxima, selected without a branch so that the loop vectorizes; NaNs counted apart
+        for k in range(8):
+            lanes[k] = ninf
+        nan = 0
+        i = uintp(0)
+        while i + uintp(8) <= uintp(n):
+            for k in range(8):
+                v = xf[a + i + uintp(k)]
+                lanes[k] = v if v > lanes[k] else lanes[k]
+                nan += v != v
+            i += uintp(8)
+        m = ninf
+        for k in range(8):
+            m = lanes[k] if lanes[k] > m else m
+        while i < uintp(n):
+            v = xf[a + i]
+            m = v if v > m else m
+            nan += v != v
+            i += uintp(1)
+        if nan:
+            m = np.float32(np.nan)
+        for i in range(uintp(n)):
+            xf[a + i] = xf[a + i] - m
+
+
+@njit(cache=True, nogil=True)
+def _pairwise_sum(xf, a, n):
+    """Sum of ``xf[a:a + n]`` (float32) in NumPy's pairwise order (``FLOAT_pairwise_sum``): eight running
+    sums over blocks of up to 128 values, halves above that."""
+    if n < 8:
+        res = np.float32(0.0)
+        for i in range(n):
+            res += xf[a + i]
+        return res
+    if n <= 128:
+        r0, r1, r2, r3 = xf[a], xf[a + 1], xf[a + 2], xf[a + 3]
+        r4, r5, r6, r7 = xf[a + 4], xf[a + 5], xf[a + 6], xf[a + 7]
+        i = 8
+        while i < n - n % 8:
+            b = a + i
+            r0 += xf[b]
+            r1 += xf[b + 1]
+            r2 += xf[b + 2]
+            r3 += xf[b + 3]
+            r4 += xf[b + 4]
+            r5 += xf[b + 5]
+            r6 += xf[b + 6]
+            r7 += xf[b + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += xf[a + i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _pairwise_sum(xf, a, n2) + _pairwise_sum(xf, a + n2, n - n2)
+
+
+@njit(cache=True, nogil=True)
+def softmax_scale_rows(x):
+    """x: float32[R, n] (the exponentials), in place: every row divided by its sum, the sum taken as
+    ``x.sum(-1)`` takes it (zero plus NumPy's pairwise sum of the row), so the result equals
+    ``x / x.sum(-1, keepdims=True)`` bit for bit."""
+    R, n = x.shape
+    xf = x.reshape(-1)
+    for r in range(R):
+        a = r * n
+        s = np.float32(0.0) + _pairwise_sum(xf, a, n)
+        for i in range(uintp(n)):
+            xf[uintp(a) + i] = xf[uintp(a) + i] / s
 
 
 #: erf(t) ~ t P(t^2) / Q(t^2) on [-4, 4] (Eigen's float32 rational approximation; |erf(4)| rounds to 1 in float32)

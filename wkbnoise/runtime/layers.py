@@ -308,9 +308,31 @@ def layer_norm(x, w, b, eps: float = 1e-5):
 
 
 def softmax(x, axis: int = -1):
-    """Softmax along ``axis``, max-shifted; float32."""
+    """Softmax along ``axis``, max-shifted; float32.
+
+    ``exp(x - max) / sum``: along the last axis of a float32 array the max shift and the division run as
+    row kernels (the same bits as NumPy's reductions, which are slow on short rows), else in NumPy.
+    """
+    x = np.asarray(x)
+    if x.dtype == _F32 and x.size and axis in (-1, x.ndim - 1):
+        return _softmax_rows(np.array(x, dtype=_F32, order="C"))
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+def _softmax_rows(e):
+    """Softmax along the last axis of the C-contiguous float32 array ``e``, in place; returns ``e``.
+
+    Bit for bit ``np.exp(x - x.max(-1, keepdims=True))`` divided by its ``sum(-1, keepdims=True)``: the
+    maximum is exact in any order, NumPy computes the exponentials, and the row sums follow NumPy's
+    pairwise order (:func:`_kernels.softmax_scale_rows`). ViT attention scores (13,600 rows of 17), one
+    thread: 0.43 ms against 1.14 for the NumPy expression.
+    """
+    rows = e.reshape(-1, e.shape[-1])
+    _kernels.softmax_shift_rows(rows)
+    np.exp(rows, out=rows)
+    _kernels.softmax_scale_rows(rows)
     return e
 
 
@@ -336,5 +358,6 @@ def attention(q, k, v, *, heads: int, bias=None):
     scores = np.matmul(qh, split(k).transpose(0, 1, 3, 2))
     if bias is not None:
         scores += bias
-    p = softmax(scores, axis=-1)
+    fresh = scores.dtype == _F32 and scores.flags.c_contiguous  # the product's own array: softmax in place
+    p = _softmax_rows(scores) if fresh else softmax(scores, axis=-1)
     return np.matmul(p, split(v)).transpose(0, 2, 1, 3).reshape(N, T, D)
