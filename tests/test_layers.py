@@ -235,6 +235,9 @@ def test_softmax_row_sums_need_numpys_pairwise_order():
     assert np.count_nonzero(sequential_sum_ref(e) != numpy_order) > 100
     x = np.log(e)
     assert np.array_equal(layers.softmax(x), softmax_last_ref(x))
+    rows = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, -1.0]], np.float32)  # a zero sum: NaN or inf, no exception
+    _kernels.softmax_scale_rows(rows)
+    assert np.isnan(rows[0]).all() and np.array_equal(rows[1], [np.inf, np.nan, -np.inf], equal_nan=True)
 
 
 def test_softmax_other_axes_and_dtypes_keep_the_numpy_path():
@@ -451,3 +454,12 @@ def test_weights_are_never_modified():
     layers.conv2d(rand(2, 4, 8, 8), rand(4, 1, 3, 3), b, padding=1, groups=4)
     layers.linear(rand(3, 3), rand(4, 3), b)
     assert math.isfinite(float(layers.gelu(x).sum()))
+
+
+def test_warmup_compiles_every_runtime_kernel():
+    """``info --warmup`` promises to compile every kernel of the runtime: the list cannot fall behind."""
+    from wkbnoise.runtime import summary
+
+    rows = summary.warmup()
+    assert [r["kernel"] for r in rows] == list(_kernels.__all__)
+    assert all(r["call_s"] >= 0 and r["first_call_s"] >= 0 and r["shape"] for r in rows)

@@ -279,11 +279,12 @@ def _pairwise_sum(xf, a, n):
     return _pairwise_sum(xf, a, n2) + _pairwise_sum(xf, a + n2, n - n2)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def softmax_scale_rows(x):
     """x: float32[R, n] (the exponentials), in place: every row divided by its sum, the sum taken as
     ``x.sum(-1)`` takes it (zero plus NumPy's pairwise sum of the row), so the result equals
-    ``x / x.sum(-1, keepdims=True)`` bit for bit."""
+    ``x / x.sum(-1, keepdims=True)`` bit for bit. A zero sum gives inf or NaN, as in NumPy
+    (``error_model="numpy"``: no zero check, whose branch would keep the division loop scalar)."""
     R, n = x.shape
     xf = x.reshape(-1)
     for r in range(R):

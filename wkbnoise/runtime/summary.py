@@ -71,16 +71,21 @@ def warmup() -> list[dict]:
     w = np.random.default_rng(1).standard_normal((16, 1, 3, 3)).astype(np.float32)
     out = np.empty((16, 64, 28, 28), np.float32)
     pooled = np.empty((16 * 64, 14, 14), np.float32)
-    calls = {"im2col_cnhw": lambda: _kernels.im2col_cnhw(x, 0, 0, 3, 3, 1, 1, 1, 1, cols),
-             "depthwise_conv_cnhw": lambda: _kernels.depthwise_conv_cnhw(x, w, np.zeros(16, np.float32), 1, 1, 1,
-                                                                        1, out),
-             "max_pool_hw": lambda: _kernels.max_pool_hw(x.reshape(16 * 64, 28, 28), 2, 2, 2, 2, 0, 0, pooled)}
-    for name, call in calls.items():
+    scores = x.reshape(-1, 28)  # 28,672 rows of 28 (the row kernels only rescale them)
+    flat = x.reshape(-1)
+    calls = {"im2col_cnhw": (lambda: _kernels.im2col_cnhw(x, 0, 0, 3, 3, 1, 1, 1, 1, cols), "16x64x28x28, 3x3"),
+             "depthwise_conv_cnhw": (lambda: _kernels.depthwise_conv_cnhw(x, w, np.zeros(16, np.float32), 1, 1,
+                                                                         1, 1, out), "16x64x28x28, 3x3"),
+             "max_pool_hw": (lambda: _kernels.max_pool_hw(x.reshape(16 * 64, 28, 28), 2, 2, 2, 2, 0, 0, pooled),
+                             "16x64x28x28, 2x2 stride 2"),
+             "softmax_shift_rows": (lambda: _kernels.softmax_shift_rows(scores), "28672 rows of 28"),
+             "softmax_scale_rows": (lambda: _kernels.softmax_scale_rows(scores), "28672 rows of 28"),
+             "gelu_erf": (lambda: _kernels.gelu_erf(flat, out.reshape(-1)), "802816 values")}
+    for name, (call, shape) in calls.items():
         t0 = time.perf_counter()
         call()
         t1 = time.perf_counter()
         call()
         t2 = time.perf_counter()
-        rows.append({"kernel": name, "first_call_s": t1 - t0, "call_s": t2 - t1,
-                     "shape": "16x64x28x28, 2x2 stride 2" if name == "max_pool_hw" else "16x64x28x28, 3x3"})
+        rows.append({"kernel": name, "first_call_s": t1 - t0, "call_s": t2 - t1, "shape": shape})
     return rows
