@@ -166,6 +166,19 @@ def softmax_last_ref(x: np.ndarray) -> np.ndarray:
     return e
 
 
+def layer_norm_ref(x, w, b, eps):
+    """LayerNorm over the last axis as NumPy statements, float32: ``mean``, ``x - mu``, the ``einsum``
+    variance, then ``*= 1 / sqrt(var + eps)``, ``*= w``, ``+= b``."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        mu = x.mean(axis=-1, keepdims=True, dtype=np.float32)
+        xc = x - mu
+        var = np.einsum("...i,...i->...", xc, xc)[..., None] * np.float32(1.0 / x.shape[-1])
+        xc *= 1.0 / np.sqrt(var + np.float32(eps))
+        xc *= w
+        xc += b
+    return xc
+
+
 def sequential_sum_ref(x: np.ndarray) -> np.ndarray:
     """Row sums of a 2-D float32 array added left to right in float32 (not NumPy's pairwise order)."""
     out = np.zeros(x.shape[0], np.float32)

@@ -13,6 +13,7 @@ from reference import (
     depthwise_conv_cnhw_ref,
     gelu_erf_ref,
     im2col_cnhw_ref,
+    layer_norm_ref,
     max_pool_hw_ref,
     rel_err,
     sequential_sum_ref,
@@ -238,6 +239,47 @@ def test_softmax_row_sums_need_numpys_pairwise_order():
     rows = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, -1.0]], np.float32)  # a zero sum: NaN or inf, no exception
     _kernels.softmax_scale_rows(rows)
     assert np.isnan(rows[0]).all() and np.array_equal(rows[1], [np.inf, np.nan, -np.inf], equal_nan=True)
+
+
+@st.composite
+def _norm_rows(draw):
+    """A float32 (a, b, D) array of activations with a common offset and scale, some specials, and
+    float32 LayerNorm weights."""
+    D = draw(st.one_of(st.integers(1, 300), st.sampled_from([384, 768])))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = (rng.standard_normal((draw(st.integers(1, 4)), draw(st.integers(1, 5)), D))
+         * draw(st.sampled_from([1e-3, 1.0, 50.0])) + draw(st.sampled_from([0.0, 3.0, -100.0]))).astype(np.float32)
+    for _ in range(draw(st.integers(0, 2))):
+        x.reshape(-1)[rng.integers(x.size)] = draw(st.sampled_from([np.nan, np.inf, -np.inf, 0.0]))
+    w, b = rng.standard_normal(D).astype(np.float32), rng.standard_normal(D).astype(np.float32)
+    return x, w, b, draw(st.sampled_from([1e-5, 1e-6, 1e-12]))
+
+
+@settings(max_examples=120, deadline=None)
+@given(_norm_rows())
+def test_layer_norm_rows_equal_the_numpy_statements_bit_for_bit(case):
+    x, w, b, eps = case
+    got = layers.layer_norm(x, w, b, eps)
+    assert got.dtype == np.float32 and got.shape == x.shape and not np.shares_memory(got, x)
+    assert np.array_equal(got, layer_norm_ref(x, w, b, eps), equal_nan=True)
+    strided = np.repeat(x, 2, axis=-1)[..., ::2]  # a non-contiguous input: the same values
+    assert np.array_equal(layers.layer_norm(strided, w, b, eps), got, equal_nan=True)
+
+
+def test_layer_norm_check_rejects_a_fused_multiply_add():
+    """The bit-for-bit check above has teeth: ``(x * s) * w + b`` with the last two steps fused (one
+    rounding, as an FMA kernel would do) differs from the three NumPy statements in many values."""
+    rng = np.random.default_rng(5)
+    x, w, b = rng.standard_normal((50, 17, 64)).astype(np.float32), rand(64, seed=1), rand(64, seed=2)
+    ref = layer_norm_ref(x, w, b, 1e-6)
+    xc = x - x.mean(-1, keepdims=True, dtype=np.float32)
+    s = 1.0 / np.sqrt(np.einsum("...i,...i->...", xc, xc)[..., None] * np.float32(1 / 64) + np.float32(1e-6))
+    fused = ((xc * s).astype(np.float64) * w + b).astype(np.float32)
+    assert rel_err(fused, ref) < 1e-6 and np.count_nonzero(fused != ref) > 1000
+    assert np.array_equal(layers.layer_norm(x, w, b, 1e-6), ref)
+    # weights of another dtype or shape take the NumPy statements themselves
+    w64 = w.astype(np.float64)
+    assert np.array_equal(layers.layer_norm(x, w64, b, 1e-6), layer_norm_ref(x, w64, b, 1e-6))
 
 
 def test_softmax_other_axes_and_dtypes_keep_the_numpy_path():

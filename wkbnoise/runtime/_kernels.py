@@ -1,5 +1,5 @@
 """Numba kernels of the runtime: im2col and depthwise convolution in the channel-major (C, N, H, W) layout,
-max pooling over the last two axes, the row steps of a softmax, and the exact GELU.
+max pooling over the last two axes, the row steps of a softmax and of a LayerNorm, and the exact GELU.
 
 Kernels take exact-dtype C-contiguous arrays and write into ``out``; :mod:`wkbnoise.runtime.layers`
 validates, allocates and calls them. Each one has a NumPy twin in ``tests/reference.py``.
@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit, prange, uintp
 
 __all__ = ["im2col_cnhw", "depthwise_conv_cnhw", "max_pool_hw", "softmax_shift_rows", "softmax_scale_rows",
-           "gelu_erf"]
+           "center_rows", "scale_shift_rows", "gelu_erf"]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -292,6 +292,35 @@ def softmax_scale_rows(x):
         s = np.float32(0.0) + _pairwise_sum(xf, a, n)
         for i in range(uintp(n)):
             xf[uintp(a) + i] = xf[uintp(a) + i] / s
+
+
+@njit(cache=True, nogil=True)
+def center_rows(x, out):
+    """x, out: float32[R, n]; out = every row minus its mean, bit for bit ``x - x.mean(-1, keepdims=True,
+    dtype=float32)``: the mean is NumPy's (zero plus the pairwise sum, divided by the count in float64 and
+    rounded to float32, as ``np.mean`` divides a float32 sum by an ``intp`` count)."""
+    R, n = x.shape
+    xf = x.reshape(-1)
+    of = out.reshape(-1)
+    for r in range(R):
+        a = r * n
+        mu = np.float32(np.float64(np.float32(0.0) + _pairwise_sum(xf, a, n)) / np.float64(n))
+        for i in range(uintp(n)):
+            of[uintp(a) + i] = xf[uintp(a) + i] - mu
+
+
+@njit(cache=True, nogil=True)
+def scale_shift_rows(x, scale, w, b):
+    """x: float32[R, n], in place: ``(x * scale[r]) * w + b`` per row ``r`` (scale: float32[R]; w, b:
+    float32[n]), rounded after each operation as the three NumPy statements ``x *= scale; x *= w; x += b``
+    round (no fused multiply-add)."""
+    R, n = x.shape
+    xf = x.reshape(-1)
+    for r in range(R):
+        a = uintp(r) * uintp(n)
+        s = scale[r]
+        for i in range(uintp(n)):
+            xf[a + i] = xf[a + i] * s * w[i] + b[i]
 
 
 #: erf(t) ~ t P(t^2) / Q(t^2) on [-4, 4] (Eigen's float32 rational approximation; |erf(4)| rounds to 1 in float32)

@@ -73,6 +73,7 @@ def warmup() -> list[dict]:
     pooled = np.empty((16 * 64, 14, 14), np.float32)
     scores = x.reshape(-1, 28)  # 28,672 rows of 28 (the row kernels only rescale them)
     flat = x.reshape(-1)
+    ones = np.ones(len(scores), np.float32)
     calls = {"im2col_cnhw": (lambda: _kernels.im2col_cnhw(x, 0, 0, 3, 3, 1, 1, 1, 1, cols), "16x64x28x28, 3x3"),
              "depthwise_conv_cnhw": (lambda: _kernels.depthwise_conv_cnhw(x, w, np.zeros(16, np.float32), 1, 1,
                                                                          1, 1, out), "16x64x28x28, 3x3"),
@@ -80,6 +81,9 @@ def warmup() -> list[dict]:
                              "16x64x28x28, 2x2 stride 2"),
              "softmax_shift_rows": (lambda: _kernels.softmax_shift_rows(scores), "28672 rows of 28"),
              "softmax_scale_rows": (lambda: _kernels.softmax_scale_rows(scores), "28672 rows of 28"),
+             "center_rows": (lambda: _kernels.center_rows(scores, out.reshape(-1, 28)), "28672 rows of 28"),
+             "scale_shift_rows": (lambda: _kernels.scale_shift_rows(scores, ones, w.reshape(-1)[:28].copy(),
+                                                                    np.zeros(28, np.float32)), "28672 rows of 28"),
              "gelu_erf": (lambda: _kernels.gelu_erf(flat, out.reshape(-1)), "802816 values")}
     for name, (call, shape) in calls.items():
         t0 = time.perf_counter()
