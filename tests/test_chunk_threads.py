@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 
@@ -100,6 +101,8 @@ def test_work_arrays_are_kept_per_calling_thread():
     assert all(np.array_equal(a, ref_x) for a in got["x"]) and all(np.array_equal(a, ref_y) for a in got["y"])
     assert len({id(a) for a in [work, *other]}) == 3  # each thread its own
     assert not np.array_equal(ref_x, ref_y)  # the check can fail: the two inputs give different outputs
+    twin = copy.deepcopy(model)  # copies without the scratch: a fresh store of its own
+    assert np.array_equal(twin(x, threads=1), ref_x) and twin._scratch.sets[0]["cols"] is not work
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])

@@ -2,8 +2,9 @@
 
 A model holds its graph (:mod:`wkbnoise.runtime.graph`) and its (BN-folded) float32 parameters read-only. ``model(x, weights={name: array})`` runs the
 forward pass with the named layers' weights replaced for this call only: the replacement arrays are read
-as they are (no copy when float32 C-contiguous), the model is never mutated, so a Monte Carlo campaign can
-call it hundreds of times with fresh noisy weights.
+as they are (no copy when float32 C-contiguous), the model's graph and parameters are never written, so a
+Monte Carlo campaign can call it hundreds of times with fresh noisy weights. The only state a call leaves
+behind is scratch: the im2col work arrays kept for the calling thread, which the next call overwrites.
 """
 
 from __future__ import annotations
@@ -168,6 +169,16 @@ class Model:
         self.input_spec = self._input_spec()
         # work arrays (im2col columns) lent to the forward passes of each calling thread, one set per chunk
         # thread; a prepared input keeps its own
+        self._scratch = threading.local()
+
+    def __getstate__(self) -> dict:
+        """The model without its per-thread scratch (``copy.deepcopy`` and friends get a fresh one)."""
+        state = dict(self.__dict__)
+        del state["_scratch"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
         self._scratch = threading.local()
 
     def _input_spec(self) -> dict:
