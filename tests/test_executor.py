@@ -205,9 +205,7 @@ def test_unreachable_scheduler_is_one_error():
 def _faults_of_fresh_arrays(n: int = 40, mib: int = 4) -> int:
     """Page faults of ``n`` arrays of ``mib`` MiB, each written once and freed, as a forward pass's
     activations are."""
-    import resource
-
-    import numpy as np
+    import resource  # Unix only: imported where it is used
 
     f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(n):
