@@ -8,13 +8,14 @@ ONNX / Keras file, and returns a :class:`Model` whose forward pass walks its gra
 from __future__ import annotations
 
 from . import layers
-from .base import Model, PreparedInput, QuantLayer, fold_batchnorm
+from .base import Checkpoints, Model, PreparedInput, QuantLayer, fold_batchnorm
 from .graph import Graph, Node, run
 from .loader import SafetensorsFile, read_header, read_safetensors
 from .models import ARCHITECTURES, accuracy, load_model, model_from_graph, predict, save_model
 
 __all__ = [
-    "load_model", "save_model", "model_from_graph", "Model", "QuantLayer", "PreparedInput", "Graph", "Node", "run",
+    "load_model", "save_model", "model_from_graph", "Model", "QuantLayer", "PreparedInput", "Checkpoints",
+    "Graph", "Node", "run",
     "accuracy", "predict", "ARCHITECTURES", "read_safetensors", "read_header", "SafetensorsFile",
     "fold_batchnorm", "layers",
 ]

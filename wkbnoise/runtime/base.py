@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["QuantLayer", "Model", "PreparedInput", "fold_batchnorm"]
+__all__ = ["QuantLayer", "Model", "PreparedInput", "Checkpoints", "fold_batchnorm"]
 
 _F32 = np.float32
 
@@ -83,6 +83,71 @@ class PreparedInput:
 
     def __len__(self) -> int:
         return self._n
+
+
+class Checkpoints:
+    """Clean intermediate values of an input, kept where layers are first read (:meth:`Model.checkpoints`).
+
+    ``checkpoints.at(name)`` goes to :meth:`Model.forward` in place of the input: the forward pass then
+    starts where layer ``name`` is first read, from the values kept there, instead of from the input. Only
+    the layers from that point on are computed again, and the outputs are those of a whole forward pass
+    (same chunks, same sums) as long as every layer read before that point has the weights the checkpoints
+    were made with; :meth:`Model.forward` checks that and refuses other weights.
+
+    Attributes
+    ----------
+    feeds : dict of str to ndarray
+        The checked graph inputs.
+    batch_size : int
+        Inputs per chunk.
+    weights : dict of str to ndarray
+        Copies of the weights, per quantizable layer, that the kept values were computed with.
+    kept : dict of str to list of Checkpoint
+        Per layer name, one :class:`~wkbnoise.runtime.graph.Checkpoint` per chunk. Absent: the first layer
+        (it reads the input) and layers whose values did not fit in the memory allowed; a pass ``at`` them
+        starts at the input.
+    """
+
+    def __init__(self, x, feeds: dict, batch_size: int, model_id: int, weights: dict, kept: dict):
+        self.x = x
+        self.feeds = feeds
+        self.batch_size = batch_size
+        self.model_id = model_id
+        self.weights = weights
+        self.kept = kept
+        self._n = len(next(iter(feeds.values())))
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the kept values [bytes]."""
+        return sum(c.nbytes for chunks in self.kept.values() for c in chunks)
+
+    def at(self, name: str) -> _ResumeAt:
+        """The input to give :meth:`Model.forward` for a pass whose weights differ from layer ``name`` on:
+        it starts where ``name`` is first read when values were kept there, else at the input (in the
+        same chunks either way)."""
+        if name not in self.weights:
+            raise InputError(f"layer {name!r} is not a quantizable layer of this model; use names from "
+                             "model.layers.")
+        return _ResumeAt(self, name)
+
+
+class _ResumeAt:
+    """A forward pass's input: checkpoints and the layer whose first read it starts at."""
+
+    def __init__(self, checkpoints: Checkpoints, name: str):
+        self.checkpoints = checkpoints
+        self.name = name
+
+    def __len__(self) -> int:
+        return len(self.checkpoints)
+
+
+#: memory that :meth:`Model.checkpoints` may hold by default [bytes]
+CHECKPOINT_BYTES = 512 << 20
 
 
 #: inputs of one forward chunk, at most [bytes] (when no batch size is given): 200 MNIST images or 170 CIFAR
@@ -323,6 +388,100 @@ class Model:
         feeds = self._feeds(x, inputs)
         return PreparedInput(x, feeds, self._batch(batch_size, feeds), id(self))
 
+    def checkpoints(self, x, layers=None, weights=None, batch_size: int | None = None, *,
+                    max_bytes: int | None = None) -> Checkpoints:
+        """Run ``x`` once and keep the intermediate values where each of ``layers`` is first read.
+
+        A measurement that perturbs one layer at a time (:func:`wkbnoise.sensitivity.layer_sensitivities`)
+        then recomputes only what follows that layer: ``model.forward(cp.at(name), weights=...)`` gives the
+        outputs of a whole forward pass, bit for bit, when the BLAS library runs the same number of threads
+        as here (one thread, or the chunks side by side, computes the same sums).
+
+        Parameters
+        ----------
+        x : ndarray or dict of str to ndarray
+            Preprocessed images or a dict of the graph's inputs.
+        layers : list of str, optional
+            Quantizable layer names (default: all).
+        weights : dict of str to ndarray of float32, optional
+            Weights of this pass (see :meth:`forward`); every later pass that resumes must read the same
+            weights in the layers before its resume point.
+        batch_size : int, optional
+            Inputs per chunk; every resumed pass uses the same chunks.
+        max_bytes : int, optional
+            Memory the kept values may hold [bytes] (default :data:`CHECKPOINT_BYTES`): layers are kept
+            from the last one backwards (the largest saving per byte) while they fit; the others resume
+            from the input.
+
+        Returns
+        -------
+        Checkpoints
+        """
+        from ..parallel import threads as numba_threads
+        from .graph import first_reads, run_keeping
+        from .ops import Context
+
+        if isinstance(x, PreparedInput | Checkpoints | _ResumeAt):
+            raise InputError("x must be an input array or a dict of inputs, not a prepared input or "
+                             "checkpoints.")
+        max_bytes = CHECKPOINT_BYTES if max_bytes is None else max_bytes
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int | np.integer) or max_bytes < 0:
+            raise InputError(f"max_bytes={max_bytes!r} must be an integer >= 0.")
+        names = [ly.name for ly in self.layers] if layers is None else list(layers)
+        unknown = [n for n in names if n not in self._layer_shapes]
+        if unknown:
+            raise InputError(f"layers {unknown} are not quantizable layers of {self.arch}; use names from "
+                             "model.layers.")
+        swap = self._resolve(weights) or {}
+        used = {ly.name: np.array(swap.get(ly.name, ly.weight), dtype=_F32) for ly in self.layers}
+        feeds = self._feeds(x, {})
+        bs = self._batch(batch_size, feeds)
+        n = len(next(iter(feeds.values())))
+        starts = range(0, max(n, 1), bs)
+        steps = {name: k for name, k in first_reads(self.graph, names).items() if k > 0}
+        buffers = getattr(self._scratch, "sets", None)
+        if buffers is None:
+            buffers = self._scratch.sets = []
+        if not buffers:
+            buffers.append({})
+        per_chunk: list[dict] = []
+        want = set(steps.values())
+        with numba_threads(1):  # as a forward pass of chunks in turn
+            for start in starts:
+                chunk = {v: a[start:start + bs] for v, a in feeds.items()}
+                _, kept = run_keeping(self.graph, self.params, chunk, want, swap, Context(None, buffers[0]))
+                if not per_chunk:  # after the first chunk: keep the latest steps that fit, for every chunk
+                    total, chosen = 0, set()
+                    for k in sorted(kept, reverse=True):
+                        cost = kept[k].nbytes * len(starts)
+                        if total + cost <= max_bytes:
+                            total += cost
+                            chosen.add(k)
+                    want = chosen
+                    kept = {k: c for k, c in kept.items() if k in chosen}
+                per_chunk.append(kept)
+        kept_by_layer = {name: [c[k] for c in per_chunk] for name, k in steps.items() if k in want}
+        return Checkpoints(x, feeds, bs, id(self), used, kept_by_layer)
+
+    def _check_resume(self, r: _ResumeAt, swap) -> None:
+        """Refuse weights that differ from the checkpoints' in a layer read before the resume point."""
+        from .graph import first_reads
+
+        cp = r.checkpoints
+        if cp.model_id != id(self):
+            raise InputError("these checkpoints were made by another model; call this model's "
+                             "checkpoints(x).")
+        if r.name not in cp.kept:  # starts at the input
+            return
+        step = cp.kept[r.name][0].step
+        for name, k in first_reads(self.graph, list(cp.weights)).items():
+            if k < step:
+                now = (swap or {}).get(name, self.params[name])
+                if now is not cp.weights[name] and not np.array_equal(now, cp.weights[name]):
+                    raise InputError(f"weights[{name!r}] differ from those the checkpoints were made with, "
+                                     f"and layer {name!r} is read before {r.name!r}: resume at {name!r} "
+                                     "instead, or make new checkpoints with these weights.")
+
     def __call__(self, x, weights=None, **inputs):
         """The model's output (logits for a classifier, the pooled embedding for an encoder), float32."""
         return self.forward(x, weights, **inputs)
@@ -334,8 +493,8 @@ class Model:
         Parameters
         ----------
         x : ndarray, dict of str to ndarray, or PreparedInput
-            Preprocessed images (:meth:`preprocess`), token ids, a dict of the graph's inputs, or the result
-            of :meth:`prepare`.
+            Preprocessed images (:meth:`preprocess`), token ids, a dict of the graph's inputs, the result
+            of :meth:`prepare`, or a resume point ``checkpoints.at(name)`` (:meth:`checkpoints`).
         weights : dict of str to ndarray of float32, optional
             Replacement weight per quantizable layer name (same shape as ``layer.weight``); read, never
             copied or modified. Layers not named keep their clean weight.
@@ -367,10 +526,21 @@ class Model:
 
         swap = self._resolve(weights)
         workers = _workers(threads)
+        resume = None
+        if isinstance(x, Checkpoints):
+            raise InputError("x is a Checkpoints object; give checkpoints.at(layer_name) to start at a "
+                             "layer.")
         if isinstance(x, PreparedInput):
             if x.model_id != id(self):
                 raise InputError("x was prepared by another model; call this model's prepare(x).")
             feeds, bs, caches, buffer_sets = x.feeds, x.batch_size, x.caches, x.buffer_sets
+        elif isinstance(x, _ResumeAt):
+            self._check_resume(x, swap)
+            resume = x.checkpoints.kept.get(x.name)
+            feeds, bs, caches = x.checkpoints.feeds, x.checkpoints.batch_size, None
+            buffer_sets = getattr(self._scratch, "sets", None)
+            if buffer_sets is None:
+                buffer_sets = self._scratch.sets = []
         else:
             feeds = self._feeds(x, inputs)
             bs, caches = self._batch(batch_size, feeds), None
@@ -388,7 +558,8 @@ class Model:
             start = starts[k]
             chunk = {name: a[start:start + bs] for name, a in feeds.items()}
             ctx = Context(None if caches is None else caches[k], buffer_sets[slot], serial=side_by_side)
-            return run(self.graph, self.params, chunk, swap, ctx)
+            return run(self.graph, self.params, chunk, swap, ctx,
+                       resume=None if resume is None else resume[k])
 
         if side_by_side:
             parts = map_chunks(one, len(starts), workers)

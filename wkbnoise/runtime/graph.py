@@ -33,7 +33,7 @@ from ..errors import InputError, ModelFileError
 from . import ops
 from .ops import CNHW_OPS, FRESH_OPS, OPS, Context
 
-__all__ = ["FORMAT", "Node", "Graph", "run"]
+__all__ = ["FORMAT", "Node", "Graph", "Checkpoint", "run", "run_keeping", "first_reads"]
 
 FORMAT = "wkbnoise.graph/1"
 TASKS = ("classifier", "encoder")
@@ -304,7 +304,43 @@ def _nchw(a):
     return np.ascontiguousarray(a.transpose(1, 0, 2, 3))
 
 
-def run(graph: Graph, params, feeds, weights=None, ctx: Context | None = None) -> dict:
+@dataclass(frozen=True)
+class Checkpoint:
+    """The values of one graph call that are still to be read just before plan step ``step``.
+
+    Attributes
+    ----------
+    step : int
+        Index in :attr:`Graph.plan` of the first step still to run.
+    values : dict of str to ndarray
+        Private copies of the node outputs live before that step, memory layout kept (never written: each
+        resumed call copies them again). The graph inputs are not kept: a resumed call is fed them again.
+    cn : frozenset of str
+        The values among them held channel-major (C, N, H, W).
+    """
+
+    step: int
+    values: dict
+    cn: frozenset
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held [bytes]."""
+        return sum(a.nbytes for a in self.values.values())
+
+
+def first_reads(graph: Graph, names) -> dict:
+    """Per initializer of ``names``: the index of the first plan step that reads it (absent: never read)."""
+    want, out = set(names), {}
+    for i, step in enumerate(graph.plan):
+        for v in step.node.inputs:
+            if v in want and v not in out:
+                out[v] = i
+    return out
+
+
+def run(graph: Graph, params, feeds, weights=None, ctx: Context | None = None, *,
+        resume: Checkpoint | None = None) -> dict:
     """Run ``graph`` on ``feeds``.
 
     Parameters
@@ -314,25 +350,57 @@ def run(graph: Graph, params, feeds, weights=None, ctx: Context | None = None) -
     params : dict of str to ndarray
         Initializers by name (read, never written).
     feeds : dict of str to ndarray
-        One array per graph input.
+        One array per graph input (with ``resume``: those of the call that kept it).
     weights : dict of str to ndarray, optional
         Replacement initializers for this call (read, never written or copied).
     ctx : Context, optional
         Cached input-only work and reusable buffers (a fresh one when omitted).
+    resume : Checkpoint, optional
+        Start at ``resume.step`` from the values kept there (:func:`run_keeping`) instead of at the first
+        step: the same outputs as a whole call, provided no step before it reads a replaced initializer
+        with other values than the call that kept it (the caller's duty; :meth:`Model.checkpoints` checks).
 
     Returns
     -------
     dict of str to ndarray
         The graph outputs, by name, in ``graph.outputs`` order (NCHW for images).
     """
+    return _walk(graph, params, feeds, weights, ctx, resume, ())[0]
+
+
+def run_keeping(graph: Graph, params, feeds, steps, weights=None,
+                ctx: Context | None = None) -> tuple[dict, dict]:
+    """:func:`run`, keeping a :class:`Checkpoint` just before each plan step of ``steps``.
+
+    Returns
+    -------
+    (dict, dict)
+        The graph outputs by name, and the checkpoints by step.
+    """
+    return _walk(graph, params, feeds, weights, ctx, None, frozenset(int(k) for k in steps))
+
+
+def _walk(graph, params, feeds, weights, ctx, resume, keep) -> tuple[dict, dict]:
     ctx = Context() if ctx is None else ctx
     env = dict(params)
     if weights:
         env.update(weights)
     env.update(feeds)
+    start = 0
     cn: set = set()       # values held channel-major
+    if resume is not None:
+        # private copies (memory layout kept): the steps ahead may write into the arrays they read last
+        env.update({v: a.copy(order="K") for v, a in resume.values.items()})
+        cn, start = set(resume.cn), resume.step
     other: dict = {}      # value -> its array in the other layout, made once per call
-    for step in graph.plan:
+    kept = {}
+    plan = graph.plan
+    for i in range(start, len(plan)):
+        step = plan[i]
+        if i in keep:
+            live = {v: a.copy(order="K") for v, a in env.items()
+                    if v not in params and v not in feeds and not (weights and v in weights)}
+            kept[i] = Checkpoint(i, live, frozenset(cn & set(live)))
         node = step.node
         arrs = [env[v] if v else None for v in node.inputs]
         entry = CNHW_OPS.get(node.op)
@@ -384,4 +452,4 @@ def run(graph: Graph, params, feeds, weights=None, ctx: Context | None = None) -
         if v in cn:
             a = other[v] if v in other else _nchw(a)
         result[v] = a
-    return result
+    return result, kept
