@@ -147,7 +147,7 @@ class _ResumeAt:
 
 
 #: memory that :meth:`Model.checkpoints` may hold by default [bytes]
-CHECKPOINT_BYTES = 512 << 20
+CHECKPOINT_BYTES = 256 << 20
 
 
 #: inputs of one forward chunk, at most [bytes] (when no batch size is given): 200 MNIST images or 170 CIFAR
