@@ -1,9 +1,11 @@
 """Layer sensitivities ``G_l``: perturbed passes that start at the perturbed layer, against whole passes.
 
-``python bench/sensitivities.py [--models lenet5,resnet20] [--out bench/results/sensitivities.json]``
+``python bench/sensitivities.py [--models lenet5,bert-base] [--out bench/results/sensitivities.json]``
 (run it with ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` unset in its command). Per zoo model, on its
-256 calibration images, :func:`wkbnoise.sensitivity.layer_sensitivities` runs twice per round, the two
-ways taking turns over ``rounds`` rounds: with the model's checkpoints (the default: each perturbed pass
+256 calibration images (``bert-base``: a ``transformers`` ``BertModel`` of BERT-base shape with random
+weights, saved as a Hugging Face folder, on 32 random sequences of 8-24 tokens, two draws per layer; needs
+``transformers``), :func:`wkbnoise.sensitivity.layer_sensitivities` runs twice per round, the two ways
+taking turns over ``rounds`` rounds: with the model's checkpoints (the default: each perturbed pass
 starts where its layer is first read) and with none kept (every pass starts at the input, as before the
 checkpoints). Rows: the median seconds of each way, their ratio (whole / checkpoints, > 1: the checkpoints
 are faster), and whether ``G`` and the linearity ratios are the same bit for bit.
@@ -46,8 +48,13 @@ def run(models=MODELS, rounds: int = 2) -> dict:
     default_bytes = base.CHECKPOINT_BYTES
     rows = []
     for name in models:
-        model = zoo.load(name)
-        x = model.preprocess(zoo.calibration_images())
+        draws = 4
+        if name == "bert-base":
+            model, x = _bert_base()
+            draws = 2
+        else:
+            model = zoo.load(name)
+            x = model.preprocess(zoo.calibration_images())
         times = {"checkpoints": [], "whole": []}
         results = {}
         for r in range(int(rounds)):
@@ -55,20 +62,49 @@ def run(models=MODELS, rounds: int = 2) -> dict:
                 base.CHECKPOINT_BYTES = default_bytes if way == "checkpoints" else 0  # 0: nothing kept
                 try:
                     t0 = time.perf_counter()
-                    results[way] = layer_sensitivities(model, x)
+                    results[way] = layer_sensitivities(model, x, draws=draws)
                     times[way].append(time.perf_counter() - t0)
                 finally:
                     base.CHECKPOINT_BYTES = default_bytes
-        kept = model.checkpoints(x, batch_size=256)
+        if name == "bert-base":
+            from wkbnoise.text import TokenCheckpoints
+
+            chunks = TokenCheckpoints(model, x).chunks
+            kept_layers = len(set().union(*(cp.kept for cp in chunks)))
+            kept_mib = sum(cp.nbytes for cp in chunks) / 2**20
+        else:
+            kept = model.checkpoints(x, batch_size=256)
+            kept_layers, kept_mib = len(kept.kept), kept.nbytes / 2**20
         same = bool(np.array_equal(results["checkpoints"].G, results["whole"].G)
                     and np.array_equal(results["checkpoints"].linearity, results["whole"].linearity))
         t_c, t_w = statistics.median(times["checkpoints"]), statistics.median(times["whole"])
-        rows.append({"model": name, "images": len(x), "layers": len(model.layers), "kept_layers": len(kept.kept),
-                     "kept_mib": kept.nbytes / 2**20, "checkpoints_s": t_c, "whole_s": t_w,
+        rows.append({"model": name, "inputs": len(x), "draws": draws, "layers": len(model.layers),
+                     "kept_layers": kept_layers, "kept_mib": kept_mib, "checkpoints_s": t_c, "whole_s": t_w,
                      "ratio": t_w / t_c, "same_G": same, "times": times})
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     return {"rows": rows, "blas": _blas(), "cpus": os.cpu_count(), "git_commit": commit}
+
+
+def _bert_base():
+    """A BERT-base-shaped ``BertModel``, random weights, as a Hugging Face folder; 32 random sequences."""
+    import tempfile
+
+    import torch
+    import transformers
+
+    from wkbnoise.runtime import load_model
+    from wkbnoise.text import token_batch
+
+    folder = Path(tempfile.mkdtemp()) / "bert-base"
+    torch.manual_seed(0)
+    transformers.BertModel(transformers.BertConfig(), add_pooling_layer=False).eval().save_pretrained(folder)
+    model = load_model(folder)
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(8, 25, 32)
+    mask = (np.arange(24)[None, :] < lengths[:, None]).astype(np.int64)
+    ids = rng.integers(1000, 30000, (32, 24)) * mask
+    return model, token_batch({"input_ids": ids, "attention_mask": mask}, model)
 
 
 def main(models: str = ",".join(MODELS), rounds: int = 2, out: str | None = None, json: bool = False) -> None:

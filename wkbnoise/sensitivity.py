@@ -67,7 +67,10 @@ def model_outputs(model, x, weights: Mapping[str, np.ndarray] | None = None, bat
     goes to :meth:`~wkbnoise.runtime.base.Model.forward` (chunks side by side; the same numbers).
     """
     from .text import TokenBatch, token_outputs
+    from .text.batch import _TokenResume
 
+    if isinstance(x, _TokenResume):
+        return x.outputs(weights).astype(np.float64)
     if isinstance(x, TokenBatch):
         return token_outputs(model, x, weights, min(batch_size, 64)).astype(np.float64)
     forward = getattr(model, "forward", None)
@@ -141,6 +144,7 @@ GROUP_BYTES = 64 << 20
 
 def _sensitivities(model, x, base_weights, draws, tau_rel, seed, tol, max_halvings, batch_size, progress):
     from .parallel import map_chunks
+    from .text import TokenBatch, TokenCheckpoints
 
     base = {ly.name: np.asarray((base_weights or {}).get(ly.name, ly.weight), dtype=np.float32) for ly in model.layers}
     z0 = model_outputs(model, x, base, batch_size)
@@ -148,8 +152,11 @@ def _sensitivities(model, x, base_weights, draws, tau_rel, seed, tol, max_halvin
     # a perturbed layer changes nothing before its first read: each response pass starts there, from the
     # clean values kept once (the same outputs, bit for bit, as a whole pass; about half the work)
     cps = None
-    if isinstance(x, np.ndarray) and callable(getattr(model, "checkpoints", None)):
-        cps = model.checkpoints(x, weights=base, batch_size=batch_size)
+    if callable(getattr(model, "checkpoints", None)):
+        if isinstance(x, TokenBatch):
+            cps = TokenCheckpoints(model, x, base, min(batch_size, 64))  # the chunks of model_outputs
+        elif isinstance(x, np.ndarray):
+            cps = model.checkpoints(x, weights=base, batch_size=batch_size)
     bar = None
     if progress:
         from tqdm import tqdm

@@ -122,8 +122,9 @@ class Checkpoints:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the kept values [bytes]."""
-        return sum(c.nbytes for chunks in self.kept.values() for c in chunks)
+        """Memory held by the kept values [bytes] (an array that several checkpoints share counts once)."""
+        arrays = {id(a): a for chunks in self.kept.values() for c in chunks for a in c.values.values()}
+        return sum(a.nbytes for a in arrays.values())
 
     def at(self, name: str) -> _ResumeAt:
         """The input to give :meth:`Model.forward` for a pass whose weights differ from layer ``name`` on:
@@ -409,9 +410,9 @@ class Model:
         batch_size : int, optional
             Inputs per chunk; every resumed pass uses the same chunks.
         max_bytes : int, optional
-            Memory the kept values may hold [bytes] (default :data:`CHECKPOINT_BYTES`): layers are kept
-            from the last one backwards (the largest saving per byte) while they fit; the others resume
-            from the input.
+            Memory the kept values may hold [bytes] (default :data:`CHECKPOINT_BYTES`; checkpoints share
+            the values they both hold): layers are taken from the last one backwards (the largest saving
+            per byte), each one kept if it still fits; the others resume from the input.
 
         Returns
         -------
@@ -451,12 +452,14 @@ class Model:
                 chunk = {v: a[start:start + bs] for v, a in feeds.items()}
                 _, kept = run_keeping(self.graph, self.params, chunk, want, swap, Context(None, buffers[0]))
                 if not per_chunk:  # after the first chunk: keep the latest steps that fit, for every chunk
-                    total, chosen = 0, set()
+                    total, chosen, held = 0, set(), set()
                     for k in sorted(kept, reverse=True):
-                        cost = kept[k].nbytes * len(starts)
+                        new = {id(a): a.nbytes for a in kept[k].values.values() if id(a) not in held}
+                        cost = sum(new.values()) * len(starts)  # shared copies count once
                         if total + cost <= max_bytes:
                             total += cost
                             chosen.add(k)
+                            held.update(new)
                     want = chosen
                     kept = {k: c for k, c in kept.items() if k in chosen}
                 per_chunk.append(kept)

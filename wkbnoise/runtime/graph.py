@@ -314,7 +314,8 @@ class Checkpoint:
         Index in :attr:`Graph.plan` of the first step still to run.
     values : dict of str to ndarray
         Private copies of the node outputs live before that step, memory layout kept (never written: each
-        resumed call copies them again). The graph inputs are not kept: a resumed call is fed them again.
+        resumed call copies them again). The checkpoints of one call share the copy of a value they both
+        hold. The graph inputs are not kept: a resumed call is fed them again.
     cn : frozenset of str
         The values among them held channel-major (C, N, H, W).
     """
@@ -325,7 +326,7 @@ class Checkpoint:
 
     @property
     def nbytes(self) -> int:
-        """Memory held [bytes]."""
+        """Memory held [bytes] (arrays shared with other checkpoints included)."""
         return sum(a.nbytes for a in self.values.values())
 
 
@@ -394,12 +395,15 @@ def _walk(graph, params, feeds, weights, ctx, resume, keep) -> tuple[dict, dict]
         cn, start = set(resume.cn), resume.step
     other: dict = {}      # value -> its array in the other layout, made once per call
     kept = {}
+    copies: dict = {}  # one copy per value per call: a live value is never written, so checkpoints share it
     plan = graph.plan
     for i in range(start, len(plan)):
         step = plan[i]
         if i in keep:
-            live = {v: a.copy(order="K") for v, a in env.items()
-                    if v not in params and v not in feeds and not (weights and v in weights)}
+            for v, a in env.items():
+                if v not in copies and v not in params and v not in feeds and not (weights and v in weights):
+                    copies[v] = a.copy(order="K")
+            live = {v: copies[v] for v in env if v in copies}
             kept[i] = Checkpoint(i, live, frozenset(cn & set(live)))
         node = step.node
         arrs = [env[v] if v else None for v in node.inputs]

@@ -6,9 +6,11 @@ evaluated on when no inputs file is given; ``token_batch(tensors, model)`` check
 
 from __future__ import annotations
 
-from .batch import TOKEN_NAMES, TokenBatch, encoder_limits, encoder_outputs, token_batch, token_outputs
+from .batch import (TOKEN_NAMES, TokenBatch, TokenCheckpoints, encoder_limits, encoder_outputs, token_batch,
+                    token_outputs)
 from .folder import BACKENDS, bundled_sentences, load_tokenizer, model_folder, sentence_inputs
 from .wordpiece import WordPiece
 
-__all__ = ["TokenBatch", "TOKEN_NAMES", "token_batch", "encoder_limits", "encoder_outputs", "token_outputs", "WordPiece",
-           "bundled_sentences", "load_tokenizer", "sentence_inputs", "model_folder", "BACKENDS"]
+__all__ = ["TokenBatch", "TokenCheckpoints", "TOKEN_NAMES", "token_batch", "encoder_limits",
+           "encoder_outputs", "token_outputs", "WordPiece", "bundled_sentences", "load_tokenizer",
+           "sentence_inputs", "model_folder", "BACKENDS"]

@@ -15,7 +15,8 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["TokenBatch", "TOKEN_NAMES", "encoder_limits", "token_batch", "encoder_outputs", "token_outputs"]
+__all__ = ["TokenBatch", "TOKEN_NAMES", "encoder_limits", "token_batch", "encoder_outputs", "token_outputs",
+           "TokenCheckpoints"]
 
 #: the tensor names of an encoder's inputs, as Hugging Face names them
 TOKEN_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -188,3 +189,63 @@ def token_outputs(model, batch: TokenBatch, weights=None, batch_size: int = 64) 
         ids = chunk[0]
         outs.append(np.asarray(model.forward(feeds, weights=weights), dtype=np.float32).reshape(len(ids), -1))
     return np.concatenate(outs) if outs else np.empty((0, 0), np.float32)
+
+
+class TokenCheckpoints:
+    """:meth:`~wkbnoise.runtime.base.Model.checkpoints` of each chunk that :func:`token_outputs` runs.
+
+    ``token_checkpoints.at(name).outputs(weights)`` is ``token_outputs(model, batch, weights, batch_size)``
+    bit for bit (under the same BLAS thread count), computed from where layer ``name`` is first read.
+
+    Parameters
+    ----------
+    model : Model
+        A token model (an encoder or a text classifier).
+    batch : TokenBatch
+        The sequences.
+    weights : dict of str to ndarray, optional
+        The weights of the kept pass (see :meth:`~wkbnoise.runtime.base.Model.checkpoints`).
+    batch_size : int
+        Sequences per chunk, as given to :func:`token_outputs`.
+    max_bytes : int, optional
+        Memory all chunks' kept values may hold together [bytes] (default
+        ``wkbnoise.runtime.base.CHECKPOINT_BYTES``).
+    """
+
+    def __init__(self, model, batch: TokenBatch, weights=None, batch_size: int = 64,
+                 max_bytes: int | None = None):
+        from ..runtime import base
+
+        names = set(model.input_names)
+        chunks = [{k: v for k, v in zip(TOKEN_NAMES, c, strict=True) if k in names}
+                  for c in _trimmed_chunks(batch, batch_size)]
+        total = base.CHECKPOINT_BYTES if max_bytes is None else max_bytes
+        self.model = model
+        encoder = getattr(model, "task", "classifier") == "encoder"
+        self.output = "pooled" if encoder else model.graph.outputs[-1]
+        self.chunks = [model.checkpoints(feeds, weights=weights, max_bytes=total // max(len(chunks), 1))
+                       for feeds in chunks]
+        self._n = len(batch)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def at(self, name: str) -> _TokenResume:
+        """The sequences' outputs from where layer ``name`` is first read (see the class)."""
+        return _TokenResume(self, [cp.at(name) for cp in self.chunks])
+
+
+class _TokenResume:
+    def __init__(self, owner: TokenCheckpoints, starts: list):
+        self.owner = owner
+        self.starts = starts
+
+    def __len__(self) -> int:
+        return len(self.owner)
+
+    def outputs(self, weights=None) -> np.ndarray:
+        """float32 (N, ...): the pooled embedding of an encoder, the logits of a text classifier."""
+        m, name = self.owner.model, self.owner.output
+        outs = [np.asarray(m.outputs(start, weights)[name], dtype=np.float32).reshape(len(start), -1)
+                for start in self.starts]
+        return np.concatenate(outs) if outs else np.empty((0, 0), np.float32)
