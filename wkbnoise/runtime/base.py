@@ -101,19 +101,25 @@ class Checkpoints:
     batch_size : int
         Inputs per chunk.
     weights : dict of str to ndarray
-        Copies of the weights, per quantizable layer, that the kept values were computed with.
+        The weights, per quantizable layer, that the kept values were computed with (the arrays given,
+        not copies: like :meth:`Model.forward`, the checkpoints read them and never write them; a pass
+        that gives the very same arrays is checked without reading them again).
+    reads : dict of str to int
+        Per quantizable layer, the plan step that first reads it.
     kept : dict of str to list of Checkpoint
         Per layer name, one :class:`~wkbnoise.runtime.graph.Checkpoint` per chunk. Absent: the first layer
         (it reads the input) and layers whose values did not fit in the memory allowed; a pass ``at`` them
         starts at the input.
     """
 
-    def __init__(self, x, feeds: dict, batch_size: int, model_id: int, weights: dict, kept: dict):
+    def __init__(self, x, feeds: dict, batch_size: int, model_id: int, weights: dict, kept: dict,
+                 reads: dict):
         self.x = x
         self.feeds = feeds
         self.batch_size = batch_size
         self.model_id = model_id
         self.weights = weights
+        self.reads = reads
         self.kept = kept
         self._n = len(next(iter(feeds.values())))
 
@@ -434,12 +440,13 @@ class Model:
             raise InputError(f"layers {unknown} are not quantizable layers of {self.arch}; use names from "
                              "model.layers.")
         swap = self._resolve(weights) or {}
-        used = {ly.name: np.array(swap.get(ly.name, ly.weight), dtype=_F32) for ly in self.layers}
+        used = {ly.name: swap.get(ly.name, ly.weight) for ly in self.layers}
         feeds = self._feeds(x, {})
         bs = self._batch(batch_size, feeds)
         n = len(next(iter(feeds.values())))
         starts = range(0, max(n, 1), bs)
-        steps = {name: k for name, k in first_reads(self.graph, names).items() if k > 0}
+        reads = first_reads(self.graph, [ly.name for ly in self.layers])
+        steps = {name: reads[name] for name in names if reads.get(name, 0) > 0}
         buffers = getattr(self._scratch, "sets", None)
         if buffers is None:
             buffers = self._scratch.sets = []
@@ -463,13 +470,13 @@ class Model:
                     want = chosen
                     kept = {k: c for k, c in kept.items() if k in chosen}
                 per_chunk.append(kept)
+                if not want:  # nothing fits: the other chunks' passes would keep nothing
+                    break
         kept_by_layer = {name: [c[k] for c in per_chunk] for name, k in steps.items() if k in want}
-        return Checkpoints(x, feeds, bs, id(self), used, kept_by_layer)
+        return Checkpoints(x, feeds, bs, id(self), used, kept_by_layer, reads)
 
     def _check_resume(self, r: _ResumeAt, swap) -> None:
         """Refuse weights that differ from the checkpoints' in a layer read before the resume point."""
-        from .graph import first_reads
-
         cp = r.checkpoints
         if cp.model_id != id(self):
             raise InputError("these checkpoints were made by another model; call this model's "
@@ -477,7 +484,7 @@ class Model:
         if r.name not in cp.kept:  # starts at the input
             return
         step = cp.kept[r.name][0].step
-        for name, k in first_reads(self.graph, list(cp.weights)).items():
+        for name, k in cp.reads.items():
             if k < step:
                 now = (swap or {}).get(name, self.params[name])
                 if now is not cp.weights[name] and not np.array_equal(now, cp.weights[name]):
