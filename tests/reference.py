@@ -133,6 +133,56 @@ def depthwise_conv_cnhw_f32_ref(x, w, bias, sh, sw, ph, pw) -> np.ndarray:
     return out
 
 
+def winograd_input_cnhw_ref(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
+    """Winograd F(2x2, 3x3) input tiles of x (C, N, H, W) float32: (16, C, N, th, tw), element (a, b) of
+    ``B^T d B`` in row ``4 a + b``, d the 4 x 4 window at (2 ty, 2 tx) of x zero-padded by (ph, pw) (and
+    by zeros past its end). Float32, in the kernel's order: the row combinations of ``B^T`` first, then the
+    column ones, each one addition or subtraction."""
+    C, N, H, W = x.shape
+    Ho, Wo = H + 2 * ph - 2, W + 2 * pw - 2
+    th, tw = (Ho + 1) // 2, (Wo + 1) // 2
+    xp = np.zeros((C, N, 2 * th + 2, 2 * tw + 2), np.float32)
+    xp[:, :, ph:ph + H, pw:pw + W] = x
+    # d[i][j]: (C, N, th, tw), element (i, j) of every tile
+    d = [[xp[:, :, i:i + 2 * th:2, j:j + 2 * tw:2] for j in range(4)] for i in range(4)]
+    rows = [[d[0][j] - d[2][j] for j in range(4)], [d[1][j] + d[2][j] for j in range(4)],
+            [d[2][j] - d[1][j] for j in range(4)], [d[1][j] - d[3][j] for j in range(4)]]
+    out = []
+    for r in rows:
+        out += [r[0] - r[2], r[1] + r[2], r[2] - r[1], r[1] - r[3]]
+    return np.stack(out).astype(np.float32)
+
+
+def winograd_output_cnhw_ref(m: np.ndarray, bias: np.ndarray, Ho: int, Wo: int) -> np.ndarray:
+    """Winograd F(2x2, 3x3) outputs ``A^T m A + bias`` of products m (16, O, N, th, tw) float32:
+    (O, N, Ho, Wo), in the kernel's order (sums left to right, the bias last)."""
+    _, O, N, th, tw = m.shape
+    s = [m[k] + m[4 + k] + m[8 + k] for k in range(4)]
+    u = [m[4 + k] - m[8 + k] - m[12 + k] for k in range(4)]
+    b = bias.astype(np.float32)[:, None, None, None]
+    out = np.empty((O, N, 2 * th, 2 * tw), np.float32)
+    out[:, :, 0::2, 0::2] = s[0] + s[1] + s[2] + b
+    out[:, :, 0::2, 1::2] = s[1] - s[2] - s[3] + b
+    out[:, :, 1::2, 0::2] = u[0] + u[1] + u[2] + b
+    out[:, :, 1::2, 1::2] = u[1] - u[2] - u[3] + b
+    return out[:, :, :Ho, :Wo]
+
+
+def conv_cnhw_f64_ref(x, w, bias, ph, pw) -> np.ndarray:
+    """Stride-1 convolution of x (C, N, H, W) with w (O, C, kh, kw) as a float64 sum over the window, + bias;
+    also returns the float64 sum of ``|w| |x|`` per output (the scale of float32 rounding errors)."""
+    C, N = x.shape[:2]
+    O, _, kh, kw = w.shape
+    cols = im2col_cnhw_ref(x.astype(np.float64), kh, kw, 1, 1, ph, pw)  # (C kh kw, N, Ho, Wo)
+    w2 = w.reshape(O, -1).astype(np.float64)
+    out = np.einsum("ok,k...->o...", w2, cols)
+    scale = np.einsum("ok,k...->o...", np.abs(w2), np.abs(cols))
+    if bias is not None:
+        out = out + bias.astype(np.float64)[:, None, None, None]
+        scale = scale + np.abs(bias.astype(np.float64))[:, None, None, None]
+    return out, scale
+
+
 def max_pool_hw_ref(x, kh, kw, sh, sw, pads) -> np.ndarray:
     """Max pooling of x (B, H, W): pad (top, left, bottom, right) with -inf, then ``np.maximum`` over the
     kh*kw strided views in (i, j) order."""

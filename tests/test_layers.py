@@ -16,8 +16,11 @@ from reference import (
     layer_norm_ref,
     max_pool_hw_ref,
     rel_err,
+    conv_cnhw_f64_ref,
     sequential_sum_ref,
     softmax_last_ref,
+    winograd_input_cnhw_ref,
+    winograd_output_cnhw_ref,
 )
 
 from wkbnoise.runtime import _kernels, layers
@@ -201,6 +204,137 @@ def test_banded_conv_equals_one_gemm(monkeypatch, k, s, p):
     assert rel_err(banded, layers.conv2d_cnhw(x, w[:, :, ::-1], b, stride=s, padding=p)) > 1e-2
 
 
+# ------------------------------------------------------------------------------- Winograd F(2x2, 3x3)
+@settings(max_examples=150, deadline=None)
+@given(C=st.integers(1, 3), N=st.integers(1, 3), H=st.integers(1, 9), W=st.integers(1, 9),
+       ph=st.integers(0, 2), pw=st.integers(0, 2), n0=st.integers(0, 2), band=st.data())
+def test_winograd_input_kernel_equals_twin_any_geometry(C, N, H, W, ph, pw, n0, band):
+    """The tiles of any geometry, any images ``n0 ..`` and any band of tile rows, bit for bit."""
+    Ho, Wo = H + 2 * ph - 2, W + 2 * pw - 2
+    assume(Ho >= 1 and Wo >= 1)
+    th, tw = (Ho + 1) // 2, (Wo + 1) // 2
+    ty0 = band.draw(st.integers(0, th - 1))
+    tb = band.draw(st.integers(1, th - ty0))
+    x = rand(C, N + n0, H, W, seed=C * 100 + H * 10 + W)
+    out = np.full((16, C, N * tb * tw), np.nan, np.float32)
+    pad = np.full((2 * tb + 2) * (2 * tw + 2), np.nan, np.float32)  # stale scratch must not leak in
+    _kernels.winograd_input_cnhw(x, n0, ty0, tb, tw, ph, pw, pad, out)
+    want = winograd_input_cnhw_ref(x[:, n0:], ph, pw)[:, :, :, ty0:ty0 + tb]
+    np.testing.assert_array_equal(out.reshape(16, C, N, tb, tw), want)
+
+
+@settings(max_examples=150, deadline=None)
+@given(O=st.integers(1, 3), N=st.integers(1, 3), Ho=st.integers(1, 9), Wo=st.integers(1, 9),
+       n0=st.integers(0, 2), band=st.data())
+def test_winograd_output_kernel_equals_twin_any_geometry(O, N, Ho, Wo, n0, band):
+    th, tw = (Ho + 1) // 2, (Wo + 1) // 2
+    ty0 = band.draw(st.integers(0, th - 1))
+    tb = band.draw(st.integers(1, th - ty0))
+    m, bias = rand(16, O, N, tb, tw, seed=O + 10 * Ho + 100 * Wo), rand(O, seed=7)
+    out = np.full((O, N + n0, Ho, Wo), np.nan, np.float32)
+    _kernels.winograd_output_cnhw(m.reshape(16, O, -1), bias, n0, ty0, tb, tw, out)
+    full = np.zeros((16, O, N, th, tw), np.float32)
+    full[:, :, :, ty0:ty0 + tb] = m
+    want = winograd_output_cnhw_ref(full, bias, Ho, Wo)
+    r0, r1 = 2 * ty0, min(Ho, 2 * (ty0 + tb))  # the rows of the band; every other stays untouched
+    np.testing.assert_array_equal(out[:, n0:, r0:r1], want[:, :, r0:r1])
+    assert np.isnan(out[:, :n0]).all()
+    assert np.isnan(out[:, n0:, :r0]).all() and np.isnan(out[:, n0:, r1:]).all()
+
+
+def _winograd_error(got, x, w, b, ph, pw):
+    """Largest error of ``got`` against the float64 convolution, in units of float32 rounding of the terms
+    of its Winograd tile: ``eps * sum_c max|w[o, c]| sum |x|`` over the 4 x 4 input window of the 2 x 2
+    block of outputs (the transforms add and subtract the whole window, so an output whose own terms are
+    small can still carry the rounding of its neighbours'), plus ``|bias|``."""
+    want, _ = conv_cnhw_f64_ref(x, w, b, ph, pw)
+    C, N, H, W = x.shape
+    Ho, Wo = want.shape[2:]
+    th, tw = (Ho + 1) // 2, (Wo + 1) // 2
+    xa = np.zeros((C, N, 2 * th + 2, 2 * tw + 2))
+    xa[:, :, ph:ph + H, pw:pw + W] = np.abs(x)
+    window = sum(xa[:, :, i:i + 2 * th:2, j:j + 2 * tw:2] for i in range(4) for j in range(4))
+    tile = np.einsum("oc,cnyx->onyx", np.abs(w.astype(np.float64)).max(axis=(2, 3)), window)
+    scale = np.repeat(np.repeat(tile, 2, axis=2), 2, axis=3)[:, :, :Ho, :Wo]
+    if b is not None:
+        scale = scale + np.abs(b.astype(np.float64))[:, None, None, None]
+    return float(np.max(np.abs(got - want) / (np.finfo(np.float32).eps * np.maximum(scale, 1e-30))))
+
+
+@settings(max_examples=60, deadline=None)
+@given(C=st.integers(1, 5), O=st.integers(1, 5), N=st.integers(1, 4), H=st.integers(2, 12),
+       W=st.integers(2, 12), p=st.integers(0, 2), bias=st.booleans(), chunk=st.integers(1, 6000))
+def test_winograd_conv_is_the_convolution_any_geometry(C, O, N, H, W, p, bias, chunk):
+    """Against the float64 sum, within a few float32 roundings of each output's terms, whatever the
+    chunks of images or bands of tile rows (``WINOGRAD_CHUNK_BYTES``, ``WINOGRAD_MIN_TILES`` shrunk)."""
+    assume(H + 2 * p >= 3 and W + 2 * p >= 3)
+    x, w = rand(C, N, H, W, seed=H * W), rand(O, C, 3, 3, seed=C * O)
+    b = rand(O, seed=3) if bias else None
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(layers, "WINOGRAD_CHUNK_BYTES", chunk)
+        mp.setattr(layers, "WINOGRAD_MIN_TILES", 1)
+        got = layers.conv3x3_winograd_cnhw(x, w, b, padding=(p, p), buffers={})
+    assert got.shape == (O, N, H + 2 * p - 2, W + 2 * p - 2) and got.dtype == np.float32
+    assert _winograd_error(got, x, w, b, p, p) < 16
+
+
+def test_winograd_check_rejects_a_wrong_transform(monkeypatch):
+    """The tolerance has teeth: a filter transform with one entry of ``G`` off by its sign is caught, and
+    so are the filters read flipped (a true convolution instead of PyTorch's correlation)."""
+    x, w, b = rand(4, 3, 10, 9), rand(6, 4, 3, 3, seed=1), rand(6, seed=2)
+    good = layers.conv3x3_winograd_cnhw(x, w, b, padding=(1, 1))
+    assert _winograd_error(good, x, w, b, 1, 1) < 16
+    flipped = layers.conv3x3_winograd_cnhw(x, np.ascontiguousarray(w[:, :, ::-1, ::-1]), b, padding=(1, 1))
+    assert _winograd_error(flipped, x, w, b, 1, 1) > 1e3
+    g = layers._WINOGRAD_G.copy()
+    g[2, 1] = -g[2, 1]
+    monkeypatch.setattr(layers, "_WINOGRAD_K", np.kron(g, g))
+    bad = layers.conv3x3_winograd_cnhw(x, w, b, padding=(1, 1))
+    assert _winograd_error(bad, x, w, b, 1, 1) > 1e3
+
+
+def test_winograd_runs_where_it_pays_and_chunks_as_documented(monkeypatch):
+    """``conv2d_cnhw`` takes the Winograd path for a 3 x 3, stride-1 layer of enough channels, plane and
+    tiles only, whatever ``bands`` says; chunks of images carry at least ``WINOGRAD_MIN_TILES`` tiles; a
+    large image goes in bands of tile rows."""
+    calls = []
+    real = layers.conv3x3_winograd_cnhw
+    monkeypatch.setattr(layers, "conv3x3_winograd_cnhw",
+                        lambda *a, **k: calls.append(a[0].shape) or real(*a, **k))
+    w32 = rand(32, 32, 3, 3, seed=1, scale=0.1)
+    x = rand(32, 21, 14, 14)  # 21 images x 49 tiles = 1,029 >= 1,024
+    for bands in (False, True):
+        out = layers.conv2d_cnhw(x, w32, None, padding=1, bands=bands)
+        assert _winograd_error(out, x, w32, None, 1, 1) < 16
+    assert len(calls) == 2
+    layers.conv2d_cnhw(np.ascontiguousarray(x[:, :20]), w32, None, padding=1)  # 980 tiles: im2col
+    layers.conv2d_cnhw(x, w32, None, padding=1, stride=2)                    # stride 2
+    layers.conv2d_cnhw(np.ascontiguousarray(x[:, :, :13, :13]), w32, None)    # 11 x 11 output
+    layers.conv2d_cnhw(x[:16], rand(32, 16, 3, 3), None, padding=1)          # 16 input channels
+    layers.conv2d_cnhw(x, rand(16, 32, 3, 3), None, padding=1)               # 16 output channels
+    assert len(calls) == 2
+    assert layers._winograd_pays(32, 21, 32, 14, 14) and not layers._winograd_pays(32, 20, 32, 14, 14)
+    # chunks: the GEMMs' tiles, recorded at the input transform
+    tiles = []
+    real_in = _kernels.winograd_input_cnhw
+    monkeypatch.setattr(_kernels, "winograd_input_cnhw",
+                        lambda *a: tiles.append((a[2], a[3], a[-1].shape[2])) or real_in(*a))
+    buffers = {}
+    monkeypatch.setattr(layers, "WINOGRAD_CHUNK_BYTES", 16 * 64 * 7 * 4 * 7 * 3)  # 3 images of 7 x 7 tiles
+    layers.conv3x3_winograd_cnhw(x[:, :8], w32, None, buffers=buffers)
+    assert tiles == [(0, 7, 49 * 4)] * 2  # raised to WINOGRAD_MIN_TILES = 192: 4 images a chunk
+    assert set(buffers) == {"wino_v", "wino_m", "wino_pad"}
+    tiles.clear()
+    monkeypatch.setattr(layers, "WINOGRAD_MIN_TILES", 1)
+    layers.conv3x3_winograd_cnhw(x[:, :8], w32, None, buffers=buffers)
+    assert [t[2] for t in tiles] == [147, 147, 98]
+    tiles.clear()
+    monkeypatch.setattr(layers, "WINOGRAD_CHUNK_BYTES", 16 * 64 * 7 * 4 * 3 - 1)  # < 3 tile rows: bands of 2
+    out = layers.conv3x3_winograd_cnhw(x[:, :2], w32, None, buffers=buffers)
+    assert tiles == [(0, 2, 14), (2, 2, 14), (4, 2, 14), (6, 1, 7)] * 2
+    assert _winograd_error(out, x[:, :2], w32, None, 1, 1) < 16
+
+
 @st.composite
 def _score_rows(draw):
     """A float32 (rows, n) array of attention-like scores: any row length, mixed scales, and some rows with
@@ -326,6 +460,22 @@ def test_conv2d(F, cin, cout, k, stride, padding, groups):
     assert rel_err(got, ref) < RTOL
     no_bias = layers.conv2d(x, w, None, stride=stride, padding=padding, groups=groups)
     assert rel_err(no_bias, ref) > 1e-3  # the check sees a missing bias
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("cin,cout,hw,padding",
+                         [(32, 32, (14, 14), 1), (32, 48, (17, 15), 1), (40, 32, (16, 18), 0)])
+def test_conv2d_winograd_matches_torch(F, monkeypatch, cin, cout, hw, padding):
+    """A layer that takes the Winograd path (counted) against PyTorch, odd sides included."""
+    calls = []
+    real = layers.conv3x3_winograd_cnhw
+    monkeypatch.setattr(layers, "conv3x3_winograd_cnhw", lambda *a, **k: calls.append(1) or real(*a, **k))
+    x, w, b = rand(24, cin, *hw), rand(cout, cin, 3, 3, seed=1, scale=0.2), rand(cout, seed=2)
+    got = layers.conv2d(x, w, b, padding=padding)
+    ref = F.conv2d(T(x), T(w), T(b), padding=padding).numpy()
+    assert calls == [1] and got.shape == ref.shape
+    assert rel_err(got, ref) < RTOL
+    assert rel_err(layers.conv2d(x, w[:, :, ::-1].copy(), b, padding=padding), ref) > 1e-2
 
 
 @pytest.mark.torch

@@ -1,5 +1,6 @@
-"""Numba kernels of the runtime: im2col and depthwise convolution in the channel-major (C, N, H, W) layout,
-max pooling over the last two axes, the row steps of a softmax and of a LayerNorm, and the exact GELU.
+"""Numba kernels of the runtime: im2col, depthwise convolution and the Winograd F(2x2, 3x3) transforms in the
+channel-major (C, N, H, W) layout, max pooling over the last two axes, the row steps of a softmax and of a
+LayerNorm, and the exact GELU.
 
 Kernels take exact-dtype C-contiguous arrays and write into ``out``; :mod:`wkbnoise.runtime.layers`
 validates, allocates and calls them. Each one has a NumPy twin in ``tests/reference.py``.
@@ -13,7 +14,8 @@ import numpy as np
 
 from numba import njit, prange, uintp
 
-__all__ = ["im2col_cnhw", "depthwise_conv_cnhw", "max_pool_hw", "softmax_shift_rows", "softmax_scale_rows",
+__all__ = ["im2col_cnhw", "depthwise_conv_cnhw", "winograd_input_cnhw", "winograd_output_cnhw", "max_pool_hw",
+           "softmax_shift_rows", "softmax_scale_rows",
            "center_rows", "scale_shift_rows", "gelu_erf"]
 
 
@@ -171,6 +173,127 @@ def depthwise_conv_cnhw(x, w, bias, sh, sw, ph, pw, out):
                     else:
                         for p in range(m):
                             of[q + p] += wv * xf[x0 + p * uintp(sw)]
+
+
+@njit(cache=True, nogil=True)
+def winograd_input_cnhw(x, n0, ty0, tb, tw, ph, pw, pad, out):
+    """Winograd F(2x2, 3x3) input tiles ``B^T d B`` of a (C, N, H, W) float32 array.
+
+    x: float32[C, Nx, H, W]; out: float32[16, C, N tb tw]. Column ``(n tb + ty) tw + tx`` of ``out`` is
+    the tile of image ``n0 + n`` at tile row ``ty0 + ty`` and column ``tx``: the 4 x 4 window of the plane,
+    zero-padded by ``ph`` rows and ``pw`` columns, at rows ``2 (ty0 + ty) .. + 3`` and columns
+    ``2 tx .. 2 tx + 3``, transformed; element ``(a, b)`` of the transformed tile is ``out[4 a + b]``, with
+    ``B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]``. ``pad``: float32 scratch of at
+    least ``(2 tb + 2) (2 tw + 2)`` elements.
+
+    Per plane, the padded rows of the band are copied once; the row combinations of ``B^T`` are formed
+    over whole padded rows (contiguous loops) and the column combinations read them at stride 2. Serial
+    (the runtime runs its kernels on one thread); unsigned indices, as in :func:`im2col_cnhw`.
+    """
+    C, Nx, H, W = x.shape
+    N = out.shape[2] // (tb * tw)
+    Hb = 2 * tb + 2
+    Wp = 2 * tw + 2
+    zero = np.float32(0.0)
+    a = np.empty(Wp, np.float32)
+    b = np.empty(Wp, np.float32)
+    e = np.empty(Wp, np.float32)
+    f = np.empty(Wp, np.float32)
+    xf = x.reshape(-1)
+    for c in range(uintp(C)):
+        for n in range(uintp(N)):
+            xb = uintp((c * Nx + n0 + n) * H * W)
+            for r in range(Hb):
+                h = 2 * ty0 + r - ph  # input row of padded band row r
+                q = uintp(r * Wp)
+                for w in range(uintp(Wp)):
+                    pad[q + w] = zero
+                if 0 <= h < H:
+                    q += uintp(pw)
+                    xr = xb + uintp(h * W)
+                    for w in range(uintp(W)):
+                        pad[q + w] = xf[xr + w]
+            for ty in range(uintp(tb)):
+                r0 = uintp(2) * ty * uintp(Wp)
+                r1 = r0 + uintp(Wp)
+                r2 = r1 + uintp(Wp)
+                r3 = r2 + uintp(Wp)
+                for j in range(uintp(Wp)):
+                    p0 = pad[r0 + j]
+                    p1 = pad[r1 + j]
+                    p2 = pad[r2 + j]
+                    p3 = pad[r3 + j]
+                    a[j] = p0 - p2
+                    b[j] = p1 + p2
+                    e[j] = p2 - p1
+                    f[j] = p1 - p3
+                t0 = (n * uintp(tb) + ty) * uintp(tw)
+                for tx in range(uintp(tw)):
+                    j = uintp(2) * tx
+                    t = t0 + tx
+                    out[0, c, t] = a[j] - a[j + 2]
+                    out[1, c, t] = a[j + 1] + a[j + 2]
+                    out[2, c, t] = a[j + 2] - a[j + 1]
+                    out[3, c, t] = a[j + 1] - a[j + 3]
+                    out[4, c, t] = b[j] - b[j + 2]
+                    out[5, c, t] = b[j + 1] + b[j + 2]
+                    out[6, c, t] = b[j + 2] - b[j + 1]
+                    out[7, c, t] = b[j + 1] - b[j + 3]
+                    out[8, c, t] = e[j] - e[j + 2]
+                    out[9, c, t] = e[j + 1] + e[j + 2]
+                    out[10, c, t] = e[j + 2] - e[j + 1]
+                    out[11, c, t] = e[j + 1] - e[j + 3]
+                    out[12, c, t] = f[j] - f[j + 2]
+                    out[13, c, t] = f[j + 1] + f[j + 2]
+                    out[14, c, t] = f[j + 2] - f[j + 1]
+                    out[15, c, t] = f[j + 1] - f[j + 3]
+
+
+@njit(cache=True, nogil=True)
+def winograd_output_cnhw(m, bias, n0, ty0, tb, tw, out):
+    """Winograd F(2x2, 3x3) output tiles ``A^T m A + bias`` into a (O, N, Ho, Wo) float32 array.
+
+    m: float32[16, O, N tb tw], the products of transformed filters and tiles, columns ordered as in
+    :func:`winograd_input_cnhw`; bias: float32[O]; out: float32[O, Nout, Ho, Wo]. Tile ``(ty, tx)`` of image
+    ``n`` gives the outputs at rows ``2 (ty0 + ty) .. + 1`` and columns ``2 tx .. 2 tx + 1`` of image
+    ``n0 + n``; those past ``Ho`` or ``Wo`` are dropped. ``A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]``.
+    """
+    O = m.shape[1]
+    N = m.shape[2] // (tb * tw)
+    Nout, Ho, Wo = out.shape[1], out.shape[2], out.shape[3]
+    r0 = np.empty(2 * tw, np.float32)
+    r1 = np.empty(2 * tw, np.float32)
+    of = out.reshape(-1)
+    for o in range(uintp(O)):
+        bo = bias[o]
+        for n in range(uintp(N)):
+            ob = uintp((o * Nout + n0 + n) * Ho * Wo)
+            for ty in range(uintp(tb)):
+                t0 = (n * uintp(tb) + ty) * uintp(tw)
+                for tx in range(uintp(tw)):
+                    t = t0 + tx
+                    s0 = m[0, o, t] + m[4, o, t] + m[8, o, t]
+                    s1 = m[1, o, t] + m[5, o, t] + m[9, o, t]
+                    s2 = m[2, o, t] + m[6, o, t] + m[10, o, t]
+                    s3 = m[3, o, t] + m[7, o, t] + m[11, o, t]
+                    u0 = m[4, o, t] - m[8, o, t] - m[12, o, t]
+                    u1 = m[5, o, t] - m[9, o, t] - m[13, o, t]
+                    u2 = m[6, o, t] - m[10, o, t] - m[14, o, t]
+                    u3 = m[7, o, t] - m[11, o, t] - m[15, o, t]
+                    k = uintp(2) * tx
+                    r0[k] = s0 + s1 + s2 + bo
+                    r0[k + 1] = s1 - s2 - s3 + bo
+                    r1[k] = u0 + u1 + u2 + bo
+                    r1[k + 1] = u1 - u2 - u3 + bo
+                y = 2 * (ty0 + ty)
+                if y < Ho:
+                    q = ob + uintp(y * Wo)
+                    for w in range(uintp(Wo)):
+                        of[q + w] = r0[w]
+                if y + 1 < Ho:
+                    q = ob + uintp((y + 1) * Wo)
+                    for w in range(uintp(Wo)):
+                        of[q + w] = r1[w]
 
 
 @njit(cache=True, nogil=True)

@@ -106,12 +106,108 @@ def _conv_chunked(x, w, b, kernel, stride, padding, out_hw, chunk, buffers):
     return out
 
 
+#: Winograd F(2x2, 3x3): ``G`` of the filter transform ``U = G g G^T`` (Lavin and Gray, 2016)
+_WINOGRAD_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]], dtype=_F32)
+#: ``U = K g`` flattened: element ``(a, b)`` of ``U`` is row ``4 a + b`` of ``K = G (x) G`` times ``g``
+_WINOGRAD_K = np.kron(_WINOGRAD_G, _WINOGRAD_G)
+
+#: transformed tiles and products per GEMM [bytes] of a Winograd convolution: the images of a chunk (or
+#: the tile rows of a band of one image) go through input transform, GEMMs and output transform while
+#: they stay in cache, but each GEMM gets at least ``WINOGRAD_MIN_TILES`` tiles (columns) when the batch
+#: has them: narrower GEMMs of wide layers run far below the BLAS library's speed
+WINOGRAD_CHUNK_BYTES = 2 << 20
+WINOGRAD_MIN_TILES = 192
+
+#: smallest input channels, output channels and output side of a 3 x 3, stride-1 convolution that runs as
+#: Winograd F(2x2, 3x3) rather than im2col + GEMM: its 2.25x fewer multiplies pay for the transforms only
+#: on enough channels and a large enough plane (per-plane transform work is a fixed cost; a 7 x 7 output
+#: also wastes 23 % of its 4 x 4 tiles). See docs/performance.md for the measured layers.
+WINOGRAD_MIN_CHANNELS = 32
+WINOGRAD_MIN_SIDE = 14
+
+#: fewest tiles (``N ceil(Ho / 2) ceil(Wo / 2)``) of a call that runs as Winograd: a small call (one image)
+#: is split into 16 GEMMs too small for the BLAS library to run on more than one thread, where im2col's
+#: one GEMM uses them all (VGG at batch 1 on two threads: 0.81 -> 1.16 ms per image with Winograd)
+WINOGRAD_MIN_CALL_TILES = 1024
+
+
+def winograd_filters(w: np.ndarray) -> np.ndarray:
+    """The transformed 3 x 3 filters ``U = G g G^T`` of ``w`` (O, C, 3, 3): float32 (16, O, C), element
+    ``(a, b)`` of each 4 x 4 ``U`` in row ``4 a + b``. One (16, 9) x (9, O C) product."""
+    O, C = w.shape[:2]
+    w9 = np.ascontiguousarray(w, dtype=_F32).reshape(O * C, 9)
+    return np.matmul(_WINOGRAD_K, w9.T).reshape(16, O, C)
+
+
+def _winograd_pays(C: int, N: int, O: int, Ho: int, Wo: int) -> bool:
+    """Whether a 3 x 3, stride-1 call runs as Winograd: by the layer's shape and the call's tiles, never by
+    the thread count, so that a chunk's outputs are the same at every thread count."""
+    tiles = N * ((Ho + 1) // 2) * ((Wo + 1) // 2)
+    return (min(C, O) >= WINOGRAD_MIN_CHANNELS and min(Ho, Wo) >= WINOGRAD_MIN_SIDE
+            and tiles >= WINOGRAD_MIN_CALL_TILES)
+
+
+def conv3x3_winograd_cnhw(x, w, b=None, *, padding=(1, 1), buffers=None):
+    """3 x 3, stride-1 convolution of a (C, N, H, W) float32 array by Winograd F(2x2, 3x3); returns
+    (O, N, Ho, Wo) float32.
+
+    Each 2 x 2 block of outputs is ``A^T [U (.) (B^T d B)] A`` of the 4 x 4 input window ``d`` at its top
+    left: the 16 elements of the transformed tiles are 16 GEMMs ``U[k] (O, C) x V[k] (C, tiles)``, 4
+    multiplies per output and input channel instead of 9. The sums differ from im2col + GEMM's by float32
+    rounding only (about one ``eps`` of the terms of the output's tile; 2.5e-7 relative on the zoo's
+    logits, with the same predictions on all 1,000 test images). Images go through in chunks of
+    ``WINOGRAD_CHUNK_BYTES`` of tiles and products, or one image in bands of tile rows; ``buffers`` lends
+    the work arrays (keys ``"wino_v"``, ``"wino_m"``, ``"wino_pad"``).
+    """
+    C, N, H, W = x.shape
+    O = w.shape[0]
+    ph, pw = padding
+    Ho, Wo = H + 2 * ph - 2, W + 2 * pw - 2
+    th, tw = (Ho + 1) // 2, (Wo + 1) // 2
+    u = winograd_filters(w)
+    bias = np.zeros(O, _F32) if b is None else np.ascontiguousarray(b, _F32)
+    out = np.empty((O, N, Ho, Wo), dtype=_F32)
+    per_row = 16 * (C + O) * tw * 4  # bytes of one tile row of one image
+    if per_row * th <= WINOGRAD_CHUNK_BYTES:
+        chunk = max(WINOGRAD_CHUNK_BYTES // (per_row * th), -(-WINOGRAD_MIN_TILES // (th * tw)))
+        pieces = [(n0, min(N, n0 + chunk), 0, th) for n0 in range(0, N, chunk)]
+        rows = th
+    else:
+        rows = min(th, max(WINOGRAD_CHUNK_BYTES // per_row, -(-WINOGRAD_MIN_TILES // tw)))
+        pieces = [(n, n + 1, t0, min(th, t0 + rows)) for n in range(N) for t0 in range(0, th, rows)]
+    most = max((n1 - n0) * (t1 - t0) * tw for n0, n1, t0, t1 in pieces)
+    bufs = {} if buffers is None else buffers
+    work = {}
+    sizes = {"wino_v": 16 * C * most, "wino_m": 16 * O * most, "wino_pad": (2 * rows + 2) * (2 * tw + 2)}
+    for key, size in sizes.items():
+        a = bufs.get(key)
+        if a is None or a.size < size:
+            a = np.empty(size, dtype=_F32)
+            bufs[key] = a
+        work[key] = a
+    xc = np.ascontiguousarray(x, dtype=_F32)
+    for n0, n1, t0, t1 in pieces:
+        tb = t1 - t0
+        cols = (n1 - n0) * tb * tw
+        v = work["wino_v"][:16 * C * cols].reshape(16, C, cols)
+        m = work["wino_m"][:16 * O * cols].reshape(16, O, cols)
+        _kernels.winograd_input_cnhw(xc, n0, t0, tb, tw, ph, pw, work["wino_pad"], v)
+        np.matmul(u, v, out=m)
+        _kernels.winograd_output_cnhw(m, bias, n0, t0, tb, tw, out)
+    return out
+
+
 def conv2d_cnhw(x, w, b=None, *, stride=1, padding=0, groups=1, cols=None, buffers=None, bands=False):
     """Convolution of a (C, N, H, W) array; returns (C_out, N, Ho, Wo).
 
     ``cols`` reuses a cached im2col of ``x``; ``buffers`` lends reusable im2col arrays (:func:`im2col_cnhw`).
     ``bands``: the BLAS library runs one thread, so an image whose columns exceed ``COLS_CHUNK_BYTES``
-    goes through in bands of output rows (``COLS_BAND_BYTES``): the same sums, in cache-sized pieces.
+    goes through in bands of output rows (``COLS_BAND_BYTES``): the same sums, in cache-sized pieces; and a
+    3 x 3, stride-1 convolution of enough channels, plane and tiles (``WINOGRAD_MIN_CHANNELS``,
+    ``WINOGRAD_MIN_SIDE``, ``WINOGRAD_MIN_TILES``) runs as Winograd F(2x2, 3x3)
+    (:func:`conv3x3_winograd_cnhw`; sums equal up to float32 rounding). On two BLAS threads the 16 small
+    GEMMs of a Winograd layer were slower than one im2col GEMM (ResNet-18 at batch 1: 19.5 -> 16.5
+    images/s), so multi-threaded calls keep im2col.
     """
     C, N, H, W = x.shape
     O, Cg, kh, kw = w.shape
@@ -119,6 +215,8 @@ def conv2d_cnhw(x, w, b=None, *, stride=1, padding=0, groups=1, cols=None, buffe
     ph, pw = _pair(padding)
     Ho, Wo = _out_size(H, kh, sh, ph), _out_size(W, kw, sw, pw)
     if groups == 1:
+        if cols is None and kh == kw == 3 and sh == sw == 1 and _winograd_pays(C, N, O, Ho, Wo):
+            return conv3x3_winograd_cnhw(x, w, b, padding=(ph, pw), buffers=buffers)
         if cols is None:
             if kh == kw == 1 and sh == sw == 1 and ph == pw == 0:
                 cols = x.reshape(C, N * H * W)

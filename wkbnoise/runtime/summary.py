@@ -74,9 +74,16 @@ def warmup() -> list[dict]:
     scores = x.reshape(-1, 28)  # 28,672 rows of 28 (the row kernels only rescale them)
     flat = x.reshape(-1)
     ones = np.ones(len(scores), np.float32)
+    tiles = np.empty((16, 16, 64 * 14 * 14), np.float32)  # Winograd tiles of x (16 channels, 64 images)
+    pad = np.empty(30 * 30, np.float32)
+    b16 = np.zeros(16, np.float32)  # a bias
     calls = {"im2col_cnhw": (lambda: _kernels.im2col_cnhw(x, 0, 0, 3, 3, 1, 1, 1, 1, cols), "16x64x28x28, 3x3"),
              "depthwise_conv_cnhw": (lambda: _kernels.depthwise_conv_cnhw(x, w, np.zeros(16, np.float32), 1, 1,
                                                                          1, 1, out), "16x64x28x28, 3x3"),
+             "winograd_input_cnhw": (lambda: _kernels.winograd_input_cnhw(x, 0, 0, 14, 14, 1, 1, pad, tiles),
+                                     "16x64x28x28, 3x3 padding 1"),
+             "winograd_output_cnhw": (lambda: _kernels.winograd_output_cnhw(tiles, b16, 0, 0, 14, 14, out),
+                                      "16x64x28x28"),
              "max_pool_hw": (lambda: _kernels.max_pool_hw(x.reshape(16 * 64, 28, 28), 2, 2, 2, 2, 0, 0, pooled),
                              "16x64x28x28, 2x2 stride 2"),
              "softmax_shift_rows": (lambda: _kernels.softmax_shift_rows(scores), "28672 rows of 28"),
