@@ -302,18 +302,19 @@ def test_winograd_runs_where_it_pays_and_chunks_as_documented(monkeypatch):
     monkeypatch.setattr(layers, "conv3x3_winograd_cnhw",
                         lambda *a, **k: calls.append(a[0].shape) or real(*a, **k))
     w32 = rand(32, 32, 3, 3, seed=1, scale=0.1)
-    x = rand(32, 21, 14, 14)  # 21 images x 49 tiles = 1,029 >= 1,024
+    x = rand(32, 84, 14, 14)  # 84 images x 49 tiles x 32 x 32 = 4,214,784 >= 2^22
     for bands in (False, True):
         out = layers.conv2d_cnhw(x, w32, None, padding=1, bands=bands)
         assert _winograd_error(out, x, w32, None, 1, 1) < 16
     assert len(calls) == 2
-    layers.conv2d_cnhw(np.ascontiguousarray(x[:, :20]), w32, None, padding=1)  # 980 tiles: im2col
+    layers.conv2d_cnhw(np.ascontiguousarray(x[:, :83]), w32, None, padding=1)  # 4,164,608: im2col
     layers.conv2d_cnhw(x, w32, None, padding=1, stride=2)                    # stride 2
     layers.conv2d_cnhw(np.ascontiguousarray(x[:, :, :13, :13]), w32, None)    # 11 x 11 output
     layers.conv2d_cnhw(x[:16], rand(32, 16, 3, 3), None, padding=1)          # 16 input channels
     layers.conv2d_cnhw(x, rand(16, 32, 3, 3), None, padding=1)               # 16 output channels
     assert len(calls) == 2
-    assert layers._winograd_pays(32, 21, 32, 14, 14) and not layers._winograd_pays(32, 20, 32, 14, 14)
+    assert layers._winograd_pays(32, 84, 32, 14, 14) and not layers._winograd_pays(32, 83, 32, 14, 14)
+    assert layers._winograd_pays(256, 3, 256, 14, 14) and not layers._winograd_pays(256, 1, 256, 14, 14)
     # chunks: the GEMMs' tiles, recorded at the input transform
     tiles = []
     real_in = _kernels.winograd_input_cnhw
@@ -470,7 +471,7 @@ def test_conv2d_winograd_matches_torch(F, monkeypatch, cin, cout, hw, padding):
     calls = []
     real = layers.conv3x3_winograd_cnhw
     monkeypatch.setattr(layers, "conv3x3_winograd_cnhw", lambda *a, **k: calls.append(1) or real(*a, **k))
-    x, w, b = rand(24, cin, *hw), rand(cout, cin, 3, 3, seed=1, scale=0.2), rand(cout, seed=2)
+    x, w, b = rand(96, cin, *hw), rand(cout, cin, 3, 3, seed=1, scale=0.2), rand(cout, seed=2)
     got = layers.conv2d(x, w, b, padding=padding)
     ref = F.conv2d(T(x), T(w), T(b), padding=padding).numpy()
     assert calls == [1] and got.shape == ref.shape

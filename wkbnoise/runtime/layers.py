@@ -125,10 +125,11 @@ WINOGRAD_MIN_TILES = 192
 WINOGRAD_MIN_CHANNELS = 32
 WINOGRAD_MIN_SIDE = 14
 
-#: fewest tiles (``N ceil(Ho / 2) ceil(Wo / 2)``) of a call that runs as Winograd: a small call (one image)
-#: is split into 16 GEMMs too small for the BLAS library to run on more than one thread, where im2col's
-#: one GEMM uses them all (VGG at batch 1 on two threads: 0.81 -> 1.16 ms per image with Winograd)
-WINOGRAD_MIN_CALL_TILES = 1024
+#: fewest multiply-adds of each of the 16 products of a call that runs as Winograd (tiles x C x O, tiles =
+#: ``N ceil(Ho / 2) ceil(Wo / 2)``): a small call (one image of VGG) is split into 16 GEMMs too small for
+#: the BLAS library to run on more than one thread, where im2col's one GEMM uses them all (VGG at batch 1 on
+#: two threads: 0.81 -> 1.16 ms per image with Winograd)
+WINOGRAD_MIN_CALL_WORK = 1 << 22
 
 
 def winograd_filters(w: np.ndarray) -> np.ndarray:
@@ -140,11 +141,11 @@ def winograd_filters(w: np.ndarray) -> np.ndarray:
 
 
 def _winograd_pays(C: int, N: int, O: int, Ho: int, Wo: int) -> bool:
-    """Whether a 3 x 3, stride-1 call runs as Winograd: by the layer's shape and the call's tiles, never by
+    """Whether a 3 x 3, stride-1 call runs as Winograd: by the layer's shape and the call's size, never by
     the thread count, so that a chunk's outputs are the same at every thread count."""
     tiles = N * ((Ho + 1) // 2) * ((Wo + 1) // 2)
     return (min(C, O) >= WINOGRAD_MIN_CHANNELS and min(Ho, Wo) >= WINOGRAD_MIN_SIDE
-            and tiles >= WINOGRAD_MIN_CALL_TILES)
+            and tiles * C * O >= WINOGRAD_MIN_CALL_WORK)
 
 
 def conv3x3_winograd_cnhw(x, w, b=None, *, padding=(1, 1), buffers=None):
