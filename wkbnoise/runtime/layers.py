@@ -203,12 +203,12 @@ def conv2d_cnhw(x, w, b=None, *, stride=1, padding=0, groups=1, cols=None, buffe
 
     ``cols`` reuses a cached im2col of ``x``; ``buffers`` lends reusable im2col arrays (:func:`im2col_cnhw`).
     ``bands``: the BLAS library runs one thread, so an image whose columns exceed ``COLS_CHUNK_BYTES``
-    goes through in bands of output rows (``COLS_BAND_BYTES``): the same sums, in cache-sized pieces; and a
-    3 x 3, stride-1 convolution of enough channels, plane and tiles (``WINOGRAD_MIN_CHANNELS``,
-    ``WINOGRAD_MIN_SIDE``, ``WINOGRAD_MIN_TILES``) runs as Winograd F(2x2, 3x3)
-    (:func:`conv3x3_winograd_cnhw`; sums equal up to float32 rounding). On two BLAS threads the 16 small
-    GEMMs of a Winograd layer were slower than one im2col GEMM (ResNet-18 at batch 1: 19.5 -> 16.5
-    images/s), so multi-threaded calls keep im2col.
+    goes through in bands of output rows (``COLS_BAND_BYTES``): the same sums, in cache-sized pieces.
+
+    A 3 x 3, stride-1 convolution of enough channels and plane (``WINOGRAD_MIN_CHANNELS``,
+    ``WINOGRAD_MIN_SIDE``) in a large enough call (``WINOGRAD_MIN_CALL_WORK``) runs as Winograd F(2x2, 3x3)
+    (:func:`conv3x3_winograd_cnhw`; the same sums up to float32 rounding). The choice never depends on
+    ``bands`` or the thread count.
     """
     C, N, H, W = x.shape
     O, Cg, kh, kw = w.shape
