@@ -309,12 +309,14 @@ def test_winograd_runs_where_it_pays_and_chunks_as_documented(monkeypatch):
     assert len(calls) == 2
     layers.conv2d_cnhw(np.ascontiguousarray(x[:, :83]), w32, None, padding=1)  # 4,164,608: im2col
     layers.conv2d_cnhw(x, w32, None, padding=1, stride=2)                    # stride 2
-    layers.conv2d_cnhw(np.ascontiguousarray(x[:, :, :13, :13]), w32, None)    # 11 x 11 output
+    layers.conv2d_cnhw(np.ascontiguousarray(x[:, :, :8, :8]), w32, None)      # 6 x 6 output
     layers.conv2d_cnhw(x[:16], rand(32, 16, 3, 3), None, padding=1)          # 16 input channels
     layers.conv2d_cnhw(x, rand(16, 32, 3, 3), None, padding=1)               # 16 output channels
     assert len(calls) == 2
     assert layers._winograd_pays(32, 84, 32, 14, 14) and not layers._winograd_pays(32, 83, 32, 14, 14)
     assert layers._winograd_pays(256, 3, 256, 14, 14) and not layers._winograd_pays(256, 1, 256, 14, 14)
+    assert layers._winograd_pays(64, 200, 64, 7, 7) and not layers._winograd_pays(512, 1000, 512, 6, 7)
+    assert not layers._winograd_pays(16, 1000, 64, 28, 28) and not layers._winograd_pays(64, 1000, 16, 28, 28)
     # chunks: the GEMMs' tiles, recorded at the input transform
     tiles = []
     real_in = _kernels.winograd_input_cnhw

@@ -200,19 +200,21 @@ def winograd_input_cnhw(x, n0, ty0, tb, tw, ph, pw, pad, out):
     e = np.empty(Wp, np.float32)
     f = np.empty(Wp, np.float32)
     xf = x.reshape(-1)
+    for q in range(uintp(Hb * Wp)):  # the padding columns stay zero: only the image's columns are written
+        pad[q] = zero
     for c in range(uintp(C)):
         for n in range(uintp(N)):
             xb = uintp((c * Nx + n0 + n) * H * W)
             for r in range(Hb):
                 h = 2 * ty0 + r - ph  # input row of padded band row r
-                q = uintp(r * Wp)
-                for w in range(uintp(Wp)):
-                    pad[q + w] = zero
+                q = uintp(r * Wp + pw)
                 if 0 <= h < H:
-                    q += uintp(pw)
                     xr = xb + uintp(h * W)
                     for w in range(uintp(W)):
                         pad[q + w] = xf[xr + w]
+                else:
+                    for w in range(uintp(W)):
+                        pad[q + w] = zero
             for ty in range(uintp(tb)):
                 r0 = uintp(2) * ty * uintp(Wp)
                 r1 = r0 + uintp(Wp)
