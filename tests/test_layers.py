@@ -316,6 +316,7 @@ def test_winograd_runs_where_it_pays_and_chunks_as_documented(monkeypatch):
     assert layers._winograd_pays(32, 84, 32, 14, 14) and not layers._winograd_pays(32, 83, 32, 14, 14)
     assert layers._winograd_pays(256, 3, 256, 14, 14) and not layers._winograd_pays(256, 1, 256, 14, 14)
     assert layers._winograd_pays(64, 200, 64, 7, 7) and not layers._winograd_pays(512, 1000, 512, 6, 7)
+    assert layers._winograd_pays(512, 4, 512, 7, 7) and not layers._winograd_pays(512, 3, 512, 7, 7)  # tiles
     assert not layers._winograd_pays(16, 1000, 64, 28, 28) and not layers._winograd_pays(64, 1000, 16, 28, 28)
     # chunks: the GEMMs' tiles, recorded at the input transform
     tiles = []

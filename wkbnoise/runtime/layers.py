@@ -128,8 +128,11 @@ WINOGRAD_MIN_SIDE = 7
 #: fewest multiply-adds of each of the 16 products of a call that runs as Winograd (tiles x C x O, tiles =
 #: ``N ceil(Ho / 2) ceil(Wo / 2)``): a small call (one image of VGG) is split into 16 GEMMs too small for
 #: the BLAS library to run on more than one thread, where im2col's one GEMM uses them all (VGG at batch 1 on
-#: two threads: 0.81 -> 1.16 ms per image with Winograd)
+#: two threads: 0.81 -> 1.16 ms per image with Winograd). A call also needs ``WINOGRAD_MIN_CALL_TILES``
+#: tiles: one 224 x 224 image's 512-channel 7 x 7 layer (16 tiles) reaches 2^22, but its 16 products of 16
+#: columns made ResNet-18 at batch 1 run at 20.3 images/s against 30.5 without them
 WINOGRAD_MIN_CALL_WORK = 1 << 22
+WINOGRAD_MIN_CALL_TILES = 64
 
 
 def winograd_filters(w: np.ndarray) -> np.ndarray:
@@ -145,7 +148,7 @@ def _winograd_pays(C: int, N: int, O: int, Ho: int, Wo: int) -> bool:
     the thread count, so that a chunk's outputs are the same at every thread count."""
     tiles = N * ((Ho + 1) // 2) * ((Wo + 1) // 2)
     return (min(C, O) >= WINOGRAD_MIN_CHANNELS and min(Ho, Wo) >= WINOGRAD_MIN_SIDE
-            and tiles * C * O >= WINOGRAD_MIN_CALL_WORK)
+            and tiles >= WINOGRAD_MIN_CALL_TILES and tiles * C * O >= WINOGRAD_MIN_CALL_WORK)
 
 
 #: float32 elements between the end of one of the 16 planes of Winograd tiles (or products) and the start
@@ -168,7 +171,7 @@ def conv3x3_winograd_cnhw(x, w, b=None, *, padding=(1, 1), buffers=None):
     Each 2 x 2 block of outputs is ``A^T [U (.) (B^T d B)] A`` of the 4 x 4 input window ``d`` at its top
     left: the 16 elements of the transformed tiles are 16 GEMMs ``U[k] (O, C) x V[k] (C, tiles)``, 4
     multiplies per output and input channel instead of 9. The sums differ from im2col + GEMM's by float32
-    rounding only (about one ``eps`` of the terms of the output's tile; 2.5e-7 relative on the zoo's
+    rounding only (about one ``eps`` of the terms of the output's tile; up to 3.4e-7 relative on the zoo's
     logits, with the same predictions on all 1,000 test images). Images go through in chunks of
     ``WINOGRAD_CHUNK_BYTES`` of tiles and products, or one image in bands of tile rows; ``buffers`` lends
     the work arrays (keys ``"wino_v"``, ``"wino_m"``, ``"wino_pad"``).
