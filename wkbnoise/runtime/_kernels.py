@@ -175,6 +175,16 @@ def depthwise_conv_cnhw(x, w, bias, sh, sw, ph, pw, out):
                             of[q + p] += wv * xf[x0 + p * uintp(sw)]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _bt_columns(r, j, out, k, c, t):
+    """The column combinations of ``B^T`` of one row combination ``r`` at columns ``j .. j + 3``: elements
+    ``k .. k + 3`` of a transformed tile."""
+    out[k, c, t] = r[j] - r[j + 2]
+    out[k + 1, c, t] = r[j + 1] + r[j + 2]
+    out[k + 2, c, t] = r[j + 2] - r[j + 1]
+    out[k + 3, c, t] = r[j + 1] - r[j + 3]
+
+
 @njit(cache=True, nogil=True)
 def winograd_input_cnhw(x, n0, ty0, tb, tw, ph, pw, pad, out):
     """Winograd F(2x2, 3x3) input tiles ``B^T d B`` of a (C, N, H, W) float32 array.
@@ -233,22 +243,10 @@ def winograd_input_cnhw(x, n0, ty0, tb, tw, ph, pw, pad, out):
                 for tx in range(uintp(tw)):
                     j = uintp(2) * tx
                     t = t0 + tx
-                    out[0, c, t] = a[j] - a[j + 2]
-                    out[1, c, t] = a[j + 1] + a[j + 2]
-                    out[2, c, t] = a[j + 2] - a[j + 1]
-                    out[3, c, t] = a[j + 1] - a[j + 3]
-                    out[4, c, t] = b[j] - b[j + 2]
-                    out[5, c, t] = b[j + 1] + b[j + 2]
-                    out[6, c, t] = b[j + 2] - b[j + 1]
-                    out[7, c, t] = b[j + 1] - b[j + 3]
-                    out[8, c, t] = e[j] - e[j + 2]
-                    out[9, c, t] = e[j + 1] + e[j + 2]
-                    out[10, c, t] = e[j + 2] - e[j + 1]
-                    out[11, c, t] = e[j + 1] - e[j + 3]
-                    out[12, c, t] = f[j] - f[j + 2]
-                    out[13, c, t] = f[j + 1] + f[j + 2]
-                    out[14, c, t] = f[j + 2] - f[j + 1]
-                    out[15, c, t] = f[j + 1] - f[j + 3]
+                    _bt_columns(a, j, out, 0, c, t)
+                    _bt_columns(b, j, out, 4, c, t)
+                    _bt_columns(e, j, out, 8, c, t)
+                    _bt_columns(f, j, out, 12, c, t)
 
 
 @njit(cache=True, nogil=True)
